@@ -1,0 +1,333 @@
+//! One stream's state in the hub: its sequence, its bounded history and its subscribers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::change::{Change, ChangeKind};
+use super::connection::{Connection, Origin, Outbound};
+use super::subscription::{PushForm, Target};
+use crate::protocol::encode_push;
+
+/// A delivered change, kept for `since` replay.
+pub(crate) struct Recorded {
+    pub(crate) seq: u64,
+    pub(crate) at: Instant,
+    pub(crate) change: Change,
+    /// The object (or `{"id": pk}` for a delete) serialized once.
+    pub(crate) data: Box<RawValue>,
+    /// The change-feed frame, serialized once.
+    pub(crate) feed_frame: Bytes,
+}
+
+struct ObjectSubscriber {
+    connection: Connection,
+    forms: Vec<PushForm>,
+}
+
+pub(crate) struct StreamState {
+    name: Arc<str>,
+    /// The last sequence number used; the next change gets `seq + 1`.
+    pub(crate) seq: u64,
+    history: VecDeque<Recorded>,
+    feed: HashMap<u64, Connection>,
+    objects: HashMap<Arc<str>, HashMap<u64, ObjectSubscriber>>,
+}
+
+/// Per-subscriber frame cache for one fan-out: each distinct event string is
+/// encoded once, however many subscribers use it.
+struct FrameCache<'a> {
+    record: &'a Recorded,
+    epoch: &'a str,
+    by_event: HashMap<Arc<str>, Bytes>,
+}
+
+impl<'a> FrameCache<'a> {
+    fn frame(&mut self, form: &PushForm) -> Bytes {
+        match form {
+            PushForm::Feed => self.record.feed_frame.clone(),
+            PushForm::Echo(event) => self
+                .by_event
+                .entry(event.clone())
+                .or_insert_with(|| encode_push(event, &self.record.data, Some((self.epoch, self.record.seq))))
+                .clone(),
+        }
+    }
+}
+
+fn tagged(frame: Bytes, connection: &Connection, origin: Option<Origin>) -> Outbound {
+    let after_reply = origin.filter(|o| o.connection == connection.id()).map(|o| o.request);
+    Outbound { frame, after_reply }
+}
+
+impl StreamState {
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            seq: 0,
+            history: VecDeque::new(),
+            feed: HashMap::new(),
+            objects: HashMap::new(),
+        }
+    }
+
+    /// Assigns the next sequence number, delivers the change to every
+    /// subscriber allowed to read it, and records it in history.
+    pub(crate) fn publish(
+        &mut self,
+        change: Change,
+        epoch: &str,
+        origin: Option<Origin>,
+        history_len: usize,
+        history_age: Duration,
+    ) -> u64 {
+        self.seq += 1;
+        let record = self.record(change, epoch);
+        self.fan_out(&record, epoch, origin);
+        self.history.push_back(record);
+        self.trim(history_len, history_age);
+        self.seq
+    }
+
+    fn record(&self, change: Change, epoch: &str) -> Recorded {
+        let data = match change.kind {
+            ChangeKind::Deleted => serde_json::json!({ "id": change.pk }),
+            _ => change.object.clone(),
+        };
+        let data = serde_json::value::to_raw_value(&data).unwrap_or_else(|err| {
+            // A `Value` always serializes; keep the stream consistent regardless.
+            tracing::error!(error = %err, "could not serialize a change");
+            RawValue::from_string("null".to_owned()).unwrap_or_default()
+        });
+        let feed_event = match change.kind {
+            ChangeKind::Created => format!("{}.created", self.name),
+            kind => format!("{}.{}#{}", self.name, kind.action(), change.pk_key),
+        };
+        let feed_frame = encode_push(&feed_event, &data, Some((epoch, self.seq)));
+        Recorded {
+            seq: self.seq,
+            at: Instant::now(),
+            change,
+            data,
+            feed_frame,
+        }
+    }
+
+    fn fan_out(&mut self, record: &Recorded, epoch: &str, origin: Option<Origin>) {
+        let change = &record.change;
+        let mut cache = FrameCache {
+            record,
+            epoch,
+            by_event: HashMap::new(),
+        };
+        // Connections that already got the feed frame, so that an object
+        // subscriber in feed form is not told twice.
+        let mut told: HashSet<u64> = HashSet::new();
+        let mut gone: Vec<u64> = Vec::new();
+        for (id, connection) in &self.feed {
+            if connection.is_closed() {
+                gone.push(*id);
+                continue;
+            }
+            if change.visibility.allows(connection.identity()) {
+                connection.push(tagged(record.feed_frame.clone(), connection, origin));
+                told.insert(*id);
+            }
+        }
+        for id in gone {
+            self.feed.remove(&id);
+        }
+
+        let Some(subscribers) = self.objects.get_mut(&change.pk_key) else {
+            return;
+        };
+        let name = &self.name;
+        let forget = |connection: &Connection| {
+            connection.memberships().objects.remove(&(name.clone(), change.pk_key.clone()));
+        };
+        subscribers.retain(|id, subscriber| {
+            let connection = &subscriber.connection;
+            if connection.is_closed() {
+                return false;
+            }
+            // A change that makes the object unreadable ends this subscriber's
+            // pushes for it: nothing about it, not even the delete, is sent.
+            if !change.visibility.allows(connection.identity()) {
+                forget(connection);
+                return false;
+            }
+            for form in &subscriber.forms {
+                let feed_like = change.kind == ChangeKind::Deleted || *form == PushForm::Feed;
+                if feed_like {
+                    if told.insert(*id) {
+                        connection.push(tagged(record.feed_frame.clone(), connection, origin));
+                    }
+                } else {
+                    connection.push(tagged(cache.frame(form), connection, origin));
+                }
+            }
+            if change.kind == ChangeKind::Deleted {
+                forget(connection);
+                return false;
+            }
+            true
+        });
+        if subscribers.is_empty() {
+            self.objects.remove(&change.pk_key);
+        }
+    }
+
+    fn trim(&mut self, history_len: usize, history_age: Duration) {
+        while self.history.len() > history_len {
+            self.history.pop_front();
+        }
+        let now = Instant::now();
+        while self
+            .history
+            .front()
+            .is_some_and(|oldest| now.saturating_duration_since(oldest.at) > history_age)
+        {
+            self.history.pop_front();
+        }
+    }
+
+    /// Whether every change after `seq` is still in history.
+    pub(crate) fn can_replay_after(&mut self, seq: u64, history_len: usize, history_age: Duration) -> bool {
+        self.trim(history_len, history_age);
+        if seq > self.seq {
+            return false;
+        }
+        if seq == self.seq {
+            return true;
+        }
+        self.history.front().is_some_and(|oldest| oldest.seq <= seq + 1)
+    }
+
+    /// Queues, in order, every recorded change after `seq` that the target
+    /// covers and the connection may read. Returns how many were queued.
+    pub(crate) fn replay(
+        &self,
+        connection: &Connection,
+        target: &Target,
+        after: u64,
+        epoch: &str,
+        origin: Option<Origin>,
+    ) -> usize {
+        let start = self.history.partition_point(|record| record.seq <= after);
+        let mut replayed = 0;
+        for record in self.history.range(start..) {
+            let change = &record.change;
+            if !change.visibility.allows(connection.identity()) {
+                continue;
+            }
+            let frame = match target {
+                Target::Feed => record.feed_frame.clone(),
+                Target::Object { pk, form } => {
+                    if **pk != *change.pk_key {
+                        continue;
+                    }
+                    match form {
+                        PushForm::Echo(event) if change.kind != ChangeKind::Deleted => {
+                            encode_push(event, &record.data, Some((epoch, record.seq)))
+                        }
+                        _ => record.feed_frame.clone(),
+                    }
+                }
+            };
+            if !connection.push(tagged(frame, connection, origin)) {
+                break;
+            }
+            replayed += 1;
+        }
+        replayed
+    }
+
+    /// Adds a subscription, unless the connection already holds `limit`.
+    pub(crate) fn add(&mut self, connection: &Connection, target: Target, limit: usize) -> Result<(), LimitReached> {
+        let mut memberships = connection.memberships();
+        match target {
+            Target::Feed => {
+                if !memberships.feeds.contains(&self.name) {
+                    if memberships.subscriptions() >= limit {
+                        return Err(LimitReached);
+                    }
+                    memberships.feeds.insert(self.name.clone());
+                }
+                self.feed.insert(connection.id(), connection.clone());
+            }
+            Target::Object { pk, form } => {
+                let key = (self.name.clone(), pk.clone());
+                if !memberships.objects.contains(&key) {
+                    if memberships.subscriptions() >= limit {
+                        return Err(LimitReached);
+                    }
+                    memberships.objects.insert(key);
+                }
+                let subscriber = self
+                    .objects
+                    .entry(pk)
+                    .or_default()
+                    .entry(connection.id())
+                    .or_insert_with(|| ObjectSubscriber {
+                        connection: connection.clone(),
+                        forms: Vec::new(),
+                    });
+                // Forms are few per object per connection; bound them anyway
+                // so a client cannot grow this list without limit.
+                if !subscriber.forms.contains(&form) && subscriber.forms.len() < MAX_FORMS_PER_OBJECT {
+                    subscriber.forms.push(form);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a subscription. For an object, every form is removed.
+    pub(crate) fn remove(&mut self, connection: &Connection, target: &Target) -> bool {
+        match target {
+            Target::Feed => {
+                connection.memberships().feeds.remove(&self.name);
+                self.feed.remove(&connection.id()).is_some()
+            }
+            Target::Object { pk, .. } => {
+                connection.memberships().objects.remove(&(self.name.clone(), pk.clone()));
+                self.remove_object(connection.id(), pk)
+            }
+        }
+    }
+
+    fn remove_object(&mut self, connection_id: u64, pk: &Arc<str>) -> bool {
+        let Some(subscribers) = self.objects.get_mut(pk) else {
+            return false;
+        };
+        let removed = subscribers.remove(&connection_id).is_some();
+        if subscribers.is_empty() {
+            self.objects.remove(pk);
+        }
+        removed
+    }
+
+    /// Removes what a departing connection held here: its feed subscription
+    /// and the listed objects (taken from its memberships, so the cost is
+    /// what the connection joined, not the size of the stream).
+    pub(crate) fn remove_connection<'a>(&mut self, connection_id: u64, objects: impl Iterator<Item = &'a Arc<str>>) {
+        self.feed.remove(&connection_id);
+        for pk in objects {
+            self.remove_object(connection_id, pk);
+        }
+    }
+
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.feed.len() + self.objects.values().map(HashMap::len).sum::<usize>()
+    }
+}
+
+/// A connection already holds as many subscriptions as its hub allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitReached;
+
+/// Distinct event strings one connection may use for pushes about one object.
+const MAX_FORMS_PER_OBJECT: usize = 8;

@@ -1,0 +1,27 @@
+//! Core of **channels-binding**: the types and traits every part of the
+//! stack shares, and the light pieces with no heavy dependency.
+//!
+//! * [`protocol`]: event names, frames, request ids, error codes.
+//! * [`Event`] / [`Reply`]: the tower request and response of the event stack.
+//! * [`EventRouter`]: dispatch to custom handlers (plain functions with
+//!   extractors, async or blocking) and to [`Binding`]s such as model bindings.
+//! * [`hub`]: subscriptions, ordered permission-filtered delivery, history.
+//! * [`page_size`]: the `DEFAULT_PAGE_SIZE` / `MAX_PAGE_SIZE` layer.
+//!
+//! Transports (WebSocket, HTTP) and integrations (sqlx models) live in other
+//! crates and depend only on this one.
+
+pub mod hub;
+pub mod page_size;
+pub mod protocol;
+
+mod event;
+mod identity;
+mod reply;
+mod router;
+
+pub use event::Event;
+pub use hub::Hub;
+pub use identity::{Identity, Principal};
+pub use reply::{IntoReply, Json, Reply};
+pub use router::{Binding, BlockingHandler, Data, EventRouter, FromEvent, Handler, RouterFuture, State, States};
