@@ -4,6 +4,7 @@ pub mod body;
 pub mod ws;
 
 mod serve;
+mod settings;
 mod shutdown;
 
 pub use channels_binding_core::{
@@ -11,6 +12,7 @@ pub use channels_binding_core::{
     IntoReply, Json, Principal, Reply, State, States,
 };
 pub use serve::serve;
+pub use settings::{Secret, Settings, SettingsError, CONFIG_FILE_VAR, ENV_PREFIX};
 pub use shutdown::Shutdown;
 
 /// Model bindings on sqlx (SQLite; PostgreSQL with its feature).

@@ -78,7 +78,7 @@ mod tests {
         // The example of RFC 6455 §1.3.
         let map = headers(&[("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="), ("sec-websocket-version", "13")]);
         let accept = accept_key(&Method::GET, &map).unwrap();
-        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRk3YxOo=");
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert!(accept_key(&Method::POST, &map).is_err());
         assert!(accept_key(&Method::GET, &headers(&[("sec-websocket-version", "13")])).is_err());
         assert!(accept_key(&Method::GET, &headers(&[("sec-websocket-key", "x"), ("sec-websocket-version", "8")])).is_err());
