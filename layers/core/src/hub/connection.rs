@@ -119,6 +119,17 @@ impl Connection {
         self.inner.overflowed.load(Ordering::Relaxed)
     }
 
+    /// Completes when the connection has fallen behind (its queue overflowed).
+    pub async fn overflowed(&self) {
+        loop {
+            let notified = self.inner.overflow.notified();
+            if self.is_overflowed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Whether the transport side is gone.
     pub fn is_closed(&self) -> bool {
         self.inner.tx.is_closed()
@@ -178,13 +189,7 @@ impl Outbox {
 
     /// Completes when the connection has fallen behind (its queue overflowed).
     pub async fn overflowed(&self) {
-        loop {
-            let notified = self.connection.inner.overflow.notified();
-            if self.connection.is_overflowed() {
-                return;
-            }
-            notified.await;
-        }
+        self.connection.overflowed().await;
     }
 }
 
