@@ -107,7 +107,8 @@ impl Connection {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.inner.overflowed.store(true, Ordering::Relaxed);
-                self.inner.overflow.notify_one();
+                // Every waiter must learn of it; the flag covers waiters that arrive later.
+                self.inner.overflow.notify_waiters();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,

@@ -334,20 +334,31 @@ impl Hub {
         let config = &self.inner.config;
         let state = self.inner.stream(stream);
         let mut state = lock(&state);
+        // Reserve first: a refused subscription must replay nothing.
+        let is_new = state
+            .reserve(connection, &target, config.max_subscriptions)
+            .map_err(|_| SubscribeError::TooManySubscriptions(config.max_subscriptions))?;
         let mut resync = false;
         let mut replayed = 0;
+        let mut ended = false;
         if let Some(since) = since {
             let resumable =
                 since.epoch == self.inner.epoch && state.can_replay_after(since.seq, config.history_len, config.history_age);
             if resumable {
-                replayed = state.replay(connection, &target, since.seq, &self.inner.epoch, self.origin);
+                (replayed, ended) = state.replay(connection, &target, since.seq, &self.inner.epoch, self.origin);
             } else {
                 resync = true;
             }
         }
-        state
-            .add(connection, target, config.max_subscriptions)
-            .map_err(|_| SubscribeError::TooManySubscriptions(config.max_subscriptions))?;
+        if ended {
+            // The replay told the client the object is gone (or unreadable):
+            // a live push would have ended this subscription, so does replay.
+            if is_new {
+                state.release(connection, &target);
+            }
+        } else {
+            state.attach(connection, target);
+        }
         Ok(Subscribed {
             position: self.position_at(state.seq),
             replayed,
@@ -359,8 +370,8 @@ impl Hub {
     /// Returns whether there was one.
     pub fn unsubscribe(&self, connection: &Connection, stream: &str, target: &Target) -> bool {
         let state = self.inner.stream(stream);
-        let removed = lock(&state).remove(connection, target);
-        removed
+        let mut state = lock(&state);
+        state.remove(connection, target)
     }
 
     /// Subscribers (feed and object) of a stream.
@@ -375,7 +386,8 @@ impl Hub {
     /// [`SubscribeError::TooManyGroups`] past [`MAX_GROUPS_PER_CONNECTION`].
     pub fn join(&self, connection: &Connection, group: &str) -> Result<(), SubscribeError> {
         // `__all__` and the user group do not count against the limit.
-        if connection.memberships().groups.len() >= MAX_GROUPS_PER_CONNECTION + 2 {
+        let implicit = 1 + usize::from(connection.identity().id().is_some());
+        if connection.memberships().groups.len() >= MAX_GROUPS_PER_CONNECTION + implicit {
             return Err(SubscribeError::TooManyGroups);
         }
         self.inner.join_group(connection, group);

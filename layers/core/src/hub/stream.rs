@@ -207,7 +207,11 @@ impl StreamState {
     }
 
     /// Queues, in order, every recorded change after `seq` that the target
-    /// covers and the connection may read. Returns how many were queued.
+    /// covers and the connection may read.
+    ///
+    /// Returns how many were queued, and whether an object target has ended
+    /// within the replayed range (its last change was a delete, or made it
+    /// unreadable), exactly as a live push would have ended it.
     pub(crate) fn replay(
         &self,
         connection: &Connection,
@@ -215,20 +219,20 @@ impl StreamState {
         after: u64,
         epoch: &str,
         origin: Option<Origin>,
-    ) -> usize {
+    ) -> (usize, bool) {
         let start = self.history.partition_point(|record| record.seq <= after);
         let mut replayed = 0;
+        let mut ended = false;
         for record in self.history.range(start..) {
             let change = &record.change;
-            if !change.visibility.allows(connection.identity()) {
-                continue;
-            }
+            let visible = change.visibility.allows(connection.identity());
             let frame = match target {
                 Target::Feed => record.feed_frame.clone(),
                 Target::Object { pk, form } => {
                     if **pk != *change.pk_key {
                         continue;
                     }
+                    ended = change.kind == ChangeKind::Deleted || !visible;
                     match form {
                         PushForm::Echo(event) if change.kind != ChangeKind::Deleted => {
                             encode_push(event, &record.data, Some((epoch, record.seq)))
@@ -237,35 +241,55 @@ impl StreamState {
                     }
                 }
             };
+            if !visible {
+                continue;
+            }
             if !connection.push(tagged(frame, connection, origin)) {
                 break;
             }
             replayed += 1;
         }
-        replayed
+        (replayed, ended)
     }
 
-    /// Adds a subscription, unless the connection already holds `limit`.
-    pub(crate) fn add(&mut self, connection: &Connection, target: Target, limit: usize) -> Result<(), LimitReached> {
+    /// Records the subscription in the connection's memberships, unless it
+    /// already holds `limit`. Returns whether it is new (so that a caller
+    /// that then decides not to attach can [`release`](Self::release) it).
+    pub(crate) fn reserve(&self, connection: &Connection, target: &Target, limit: usize) -> Result<bool, LimitReached> {
+        let mut memberships = connection.memberships();
+        let is_new = match target {
+            Target::Feed => !memberships.feeds.contains(&self.name),
+            Target::Object { pk, .. } => !memberships.objects.contains(&(self.name.clone(), pk.clone())),
+        };
+        if !is_new {
+            return Ok(false);
+        }
+        if memberships.subscriptions() >= limit {
+            return Err(LimitReached);
+        }
+        match target {
+            Target::Feed => memberships.feeds.insert(self.name.clone()),
+            Target::Object { pk, .. } => memberships.objects.insert((self.name.clone(), pk.clone())),
+        };
+        Ok(true)
+    }
+
+    /// Undoes a [`reserve`](Self::reserve) that was not attached.
+    pub(crate) fn release(&self, connection: &Connection, target: &Target) {
         let mut memberships = connection.memberships();
         match target {
+            Target::Feed => memberships.feeds.remove(&self.name),
+            Target::Object { pk, .. } => memberships.objects.remove(&(self.name.clone(), pk.clone())),
+        };
+    }
+
+    /// Starts delivering to a reserved subscription.
+    pub(crate) fn attach(&mut self, connection: &Connection, target: Target) {
+        match target {
             Target::Feed => {
-                if !memberships.feeds.contains(&self.name) {
-                    if memberships.subscriptions() >= limit {
-                        return Err(LimitReached);
-                    }
-                    memberships.feeds.insert(self.name.clone());
-                }
                 self.feed.insert(connection.id(), connection.clone());
             }
             Target::Object { pk, form } => {
-                let key = (self.name.clone(), pk.clone());
-                if !memberships.objects.contains(&key) {
-                    if memberships.subscriptions() >= limit {
-                        return Err(LimitReached);
-                    }
-                    memberships.objects.insert(key);
-                }
                 let subscriber = self
                     .objects
                     .entry(pk)
@@ -282,7 +306,6 @@ impl StreamState {
                 }
             }
         }
-        Ok(())
     }
 
     /// Removes a subscription. For an object, every form is removed.
