@@ -1,0 +1,244 @@
+//! A model binding: a declared table exposed as a stream of the event API.
+
+use std::fmt;
+use std::sync::Arc;
+
+use channels_binding_core::hub::{Change, ChangeKind, Visibility};
+use channels_binding_core::protocol::{EventError, EventName};
+use channels_binding_core::{Binding, Event, Identity, Reply};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use tokio::sync::RwLock;
+
+use super::actions;
+use super::serializer::{AllFields, Serializer};
+use crate::error::ConfigError;
+use crate::schema::ModelSchema;
+use crate::store::{Object, SqliteStore};
+
+/// Rows a `list` may return before it answers `payload_too_large`.
+pub const MAX_LIST_SIZE: usize = 1000;
+
+/// Every built-in model action.
+pub const ACTIONS: [&str; 9] = ["retrieve", "search", "list", "create", "update", "save", "delete", "subscribe", "unsubscribe"];
+
+/// Decides whether an identity may read an object; gates every push.
+pub type ReadRule = Arc<dyn Fn(&Identity, &Object) -> bool + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) stream: Arc<str>,
+    pub(crate) schema: Arc<ModelSchema>,
+    pub(crate) store: SqliteStore,
+    pub(crate) detail: Box<dyn Serializer>,
+    /// `None`: rows use the detail serializer.
+    pub(crate) rows: Option<Box<dyn Serializer>>,
+    pub(crate) max_list_size: usize,
+    pub(crate) read_rule: Option<ReadRule>,
+    /// Writers hold it exclusively from the write until the change is
+    /// published, so sequence order is commit order; readers that subscribe
+    /// hold it shared while they read, so no change of this process slips
+    /// between their read and their subscription.
+    pub(crate) ordering: RwLock<()>,
+}
+
+/// A database table exposed as a stream: `retrieve`, `search`, `list`,
+/// `create`, `update`, `save`, `delete`, `subscribe`, `unsubscribe`, with
+/// automatic subscriptions and pushes (PROTOCOL.md §2–3).
+///
+/// ```
+/// use channels_binding_sqlx::{Field, Fields, ModelBinding, ModelSchema};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// sqlx::query("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT NOT NULL, email TEXT NOT NULL)")
+///     .execute(&pool)
+///     .await?;
+///
+/// let users = ModelBinding::builder("auth.User", pool, ModelSchema::builder("auth_user")
+///         .field(Field::integer("id").read().order())
+///         .field(Field::text("username").read().write().search().order().required())
+///         .field(Field::text("email").read().write().search().required())
+///         .build()?)
+///     .list_serializer(Fields::new(["id", "username"]))
+///     .build()?;
+///
+/// let router = channels_binding_core::EventRouter::new().binding(users);
+/// # let _ = router; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ModelBinding {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl ModelBinding {
+    /// Starts a binding of `stream` (`app.Model`) on a SQLite pool.
+    pub fn builder(stream: impl Into<String>, pool: SqlitePool, schema: ModelSchema) -> ModelBindingBuilder {
+        ModelBindingBuilder {
+            stream: stream.into(),
+            pool,
+            schema,
+            detail: Box::new(AllFields),
+            rows: None,
+            max_list_size: MAX_LIST_SIZE,
+            read_rule: None,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &ModelSchema {
+        &self.inner.schema
+    }
+}
+
+impl fmt::Debug for ModelBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelBinding")
+            .field("stream", &self.inner.stream)
+            .field("table", &self.inner.schema.table())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ModelBinding`].
+#[must_use]
+pub struct ModelBindingBuilder {
+    stream: String,
+    pool: SqlitePool,
+    schema: ModelSchema,
+    detail: Box<dyn Serializer>,
+    rows: Option<Box<dyn Serializer>>,
+    max_list_size: usize,
+    read_rule: Option<ReadRule>,
+}
+
+impl ModelBindingBuilder {
+    /// The serializer of single objects: `retrieve`, `create`, `update` and
+    /// object pushes. Default: every readable field.
+    pub fn detail_serializer(mut self, serializer: impl Serializer) -> Self {
+        self.detail = Box::new(serializer);
+        self
+    }
+
+    /// The serializer of `search` and `list` rows. Default: the detail serializer.
+    pub fn list_serializer(mut self, serializer: impl Serializer) -> Self {
+        self.rows = Some(Box::new(serializer));
+        self
+    }
+
+    /// Rows a `list` may return (default [`MAX_LIST_SIZE`]).
+    pub fn max_list_size(mut self, max: usize) -> Self {
+        self.max_list_size = max;
+        self
+    }
+
+    /// Who may read an object. Decides, per subscriber and without a query,
+    /// which pushes reach whom; a change that makes the object unreadable
+    /// ends that subscriber's pushes for it.
+    pub fn read_rule(mut self, rule: impl Fn(&Identity, &Object) -> bool + Send + Sync + 'static) -> Self {
+        self.read_rule = Some(Arc::new(rule));
+        self
+    }
+
+    /// Checks the declaration and builds the binding.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the stream name is not `app.Model`-like or a
+    /// serializer names a field that is not readable.
+    pub fn build(self) -> Result<ModelBinding, ConfigError> {
+        let valid_stream = EventName::from_parts(&self.stream, "retrieve", None).is_ok();
+        if !valid_stream {
+            return Err(ConfigError::InvalidStream(self.stream));
+        }
+        let rows = self.rows;
+        for serializer in std::iter::once(&*self.detail).chain(rows.as_deref()) {
+            for field in serializer.fields().unwrap_or_default() {
+                if !self.schema.field(field).is_some_and(|f| f.is_readable()) {
+                    return Err(ConfigError::UnreadableSerializerField(field.clone()));
+                }
+            }
+        }
+        let schema = Arc::new(self.schema);
+        Ok(ModelBinding {
+            inner: Arc::new(Inner {
+                stream: Arc::from(self.stream),
+                store: SqliteStore::new(self.pool, schema.clone()),
+                schema,
+                detail: self.detail,
+                rows,
+                max_list_size: self.max_list_size,
+                read_rule: self.read_rule,
+                ordering: RwLock::new(()),
+            }),
+        })
+    }
+}
+
+impl Inner {
+    /// A row as its detail view; a serializer failure is `internal`.
+    pub(crate) fn detail(&self, row: Object) -> Result<Value, EventError> {
+        self.detail.serialize(row).map_err(|message| self.serializer_failed(&message))
+    }
+
+    /// Rows as list views.
+    pub(crate) fn rows(&self, rows: Vec<Object>) -> Result<Vec<Value>, EventError> {
+        let serializer = self.rows.as_deref().unwrap_or(&*self.detail);
+        rows.into_iter()
+            .map(|row| serializer.serialize(row).map_err(|message| self.serializer_failed(&message)))
+            .collect()
+    }
+
+    fn serializer_failed(&self, message: &str) -> EventError {
+        tracing::error!(stream = %self.stream, error = message, "serializer failed");
+        EventError::internal()
+    }
+
+    /// Whether `identity` may read `row`.
+    pub(crate) fn may_read(&self, identity: &Identity, row: &Object) -> bool {
+        self.read_rule.as_ref().is_none_or(|rule| rule(identity, row))
+    }
+
+    /// The change to publish for a committed write.
+    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Result<Change, EventError> {
+        let visibility = match &self.read_rule {
+            None => Visibility::Everyone,
+            Some(rule) => {
+                let rule = rule.clone();
+                let row = row.clone();
+                Visibility::rule(move |identity| rule(identity, &row))
+            }
+        };
+        let object = self.detail(row)?;
+        Ok(Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility))
+    }
+}
+
+impl Binding for ModelBinding {
+    fn stream(&self) -> &str {
+        &self.inner.stream
+    }
+
+    fn actions(&self) -> Vec<String> {
+        ACTIONS.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    fn call(&self, event: Event) -> BoxFuture<'static, Reply> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let outcome = match event.name().action() {
+                "retrieve" => actions::retrieve::apply(&inner, event).await,
+                "search" => actions::search::apply(&inner, event).await,
+                "list" => actions::list::apply(&inner, event).await,
+                "create" => actions::create::apply(&inner, event).await,
+                "update" => actions::update::apply(&inner, event).await,
+                "save" => actions::save::apply(&inner, event).await,
+                "delete" => actions::delete::apply(&inner, event).await,
+                "subscribe" => actions::subscribe::subscribe(&inner, event),
+                "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
+                _ => Err(EventError::unknown_event(event.name().route())),
+            };
+            outcome.unwrap_or_else(Reply::error)
+        })
+    }
+}
