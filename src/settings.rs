@@ -336,9 +336,12 @@ mod tests {
         assert_eq!(settings.page_size.max_size(), 40);
     }
 
+    /// A TOML file, environment pairs, and the key the error must name.
+    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn errors_name_the_key() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        let cases: &[Case<'_>] = &[
             (None, &[("CHANNELS_BINDING_BIND", "nowhere")], "CHANNELS_BINDING_BIND"),
             (None, &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "0")], "CHANNELS_BINDING_DEFAULT_PAGE_SIZE"),
             (None, &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "500")], "CHANNELS_BINDING_DEFAULT_PAGE_SIZE"),

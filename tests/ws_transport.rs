@@ -229,7 +229,7 @@ async fn an_idle_socket_that_never_answers_is_closed() {
     assert!(text.starts_with("HTTP/1.1 101"), "{text}");
     let body_start = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let frames = &received[body_start..];
-    assert!(frames.iter().any(|b| *b == 0x88), "a close frame was sent: {frames:?}");
+    assert!(frames.contains(&0x88), "a close frame was sent: {frames:?}");
 }
 
 #[tokio::test]

@@ -109,12 +109,11 @@ where
                     if self.ws.feed(text(frame)).await.is_err() {
                         return End::Gone;
                     }
-                    if parked.as_ref().is_some_and(|p| p.after_reply == Some(request)) {
-                        if let Some(push) = parked.take() {
-                            if self.ws.feed(text(push.frame)).await.is_err() {
-                                return End::Gone;
-                            }
-                        }
+                    let released = parked.take_if(|push| push.after_reply == Some(request));
+                    if let Some(push) = released
+                        && self.ws.feed(text(push.frame)).await.is_err()
+                    {
+                        return End::Gone;
                     }
                     if self.ws.flush().await.is_err() {
                         return End::Gone;
