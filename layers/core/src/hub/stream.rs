@@ -123,60 +123,63 @@ impl StreamState {
             epoch,
             by_event: HashMap::new(),
         };
-        // Connections that already got the feed frame, so that an object
-        // subscriber in feed form is not told twice.
+        // Connections already told of this change, so that a connection that
+        // follows both the object and the feed gets a delete (or a feed-form
+        // update) once.
         let mut told: HashSet<u64> = HashSet::new();
+
+        // Object subscribers first: a client that saved an object it had
+        // retrieved sees its reply, then the `retrieve` push, as in the
+        // original README; the feed form of the same change follows.
+        if let Some(subscribers) = self.objects.get_mut(&change.pk_key) {
+            let name = &self.name;
+            let forget = |connection: &Connection| {
+                connection.memberships().objects.remove(&(name.clone(), change.pk_key.clone()));
+            };
+            subscribers.retain(|id, subscriber| {
+                let connection = &subscriber.connection;
+                if connection.is_closed() {
+                    return false;
+                }
+                // A change that makes the object unreadable ends this subscriber's
+                // pushes for it: nothing about it, not even the delete, is sent.
+                if !change.visibility.allows(connection.identity()) {
+                    forget(connection);
+                    return false;
+                }
+                for form in &subscriber.forms {
+                    let feed_like = change.kind == ChangeKind::Deleted || *form == PushForm::Feed;
+                    if feed_like {
+                        if told.insert(*id) {
+                            connection.push(tagged(record.feed_frame.clone(), connection, origin));
+                        }
+                    } else {
+                        connection.push(tagged(cache.frame(form), connection, origin));
+                    }
+                }
+                if change.kind == ChangeKind::Deleted {
+                    forget(connection);
+                    return false;
+                }
+                true
+            });
+            if subscribers.is_empty() {
+                self.objects.remove(&change.pk_key);
+            }
+        }
+
         let mut gone: Vec<u64> = Vec::new();
         for (id, connection) in &self.feed {
             if connection.is_closed() {
                 gone.push(*id);
                 continue;
             }
-            if change.visibility.allows(connection.identity()) {
+            if change.visibility.allows(connection.identity()) && told.insert(*id) {
                 connection.push(tagged(record.feed_frame.clone(), connection, origin));
-                told.insert(*id);
             }
         }
         for id in gone {
             self.feed.remove(&id);
-        }
-
-        let Some(subscribers) = self.objects.get_mut(&change.pk_key) else {
-            return;
-        };
-        let name = &self.name;
-        let forget = |connection: &Connection| {
-            connection.memberships().objects.remove(&(name.clone(), change.pk_key.clone()));
-        };
-        subscribers.retain(|id, subscriber| {
-            let connection = &subscriber.connection;
-            if connection.is_closed() {
-                return false;
-            }
-            // A change that makes the object unreadable ends this subscriber's
-            // pushes for it: nothing about it, not even the delete, is sent.
-            if !change.visibility.allows(connection.identity()) {
-                forget(connection);
-                return false;
-            }
-            for form in &subscriber.forms {
-                let feed_like = change.kind == ChangeKind::Deleted || *form == PushForm::Feed;
-                if feed_like {
-                    if told.insert(*id) {
-                        connection.push(tagged(record.feed_frame.clone(), connection, origin));
-                    }
-                } else {
-                    connection.push(tagged(cache.frame(form), connection, origin));
-                }
-            }
-            if change.kind == ChangeKind::Deleted {
-                forget(connection);
-                return false;
-            }
-            true
-        });
-        if subscribers.is_empty() {
-            self.objects.remove(&change.pk_key);
         }
     }
 
