@@ -17,7 +17,10 @@ struct Pong {
 }
 
 async fn ping() -> Json<Pong> {
-    Json(Pong { pong: true, message: "Hi" })
+    Json(Pong {
+        pong: true,
+        message: "Hi",
+    })
 }
 
 #[tokio::main]

@@ -26,7 +26,9 @@ async fn main() -> std::io::Result<()> {
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
             // `with_upgrades` hands the connection to the WebSocket after the 101.
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             if let Err(err) = connection.await {
                 eprintln!("connection error: {err}");
             }

@@ -8,11 +8,11 @@ mod settings;
 mod shutdown;
 
 pub use channels_binding_core::{
-    hub, page_size, protocol, Binding, BlockingHandler, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity,
-    IntoReply, Json, Principal, Reply, State, States,
+    Binding, BlockingHandler, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity, IntoReply, Json, Principal,
+    Reply, State, States, hub, page_size, protocol,
 };
 pub use serve::serve;
-pub use settings::{Secret, Settings, SettingsError, CONFIG_FILE_VAR, ENV_PREFIX};
+pub use settings::{CONFIG_FILE_VAR, ENV_PREFIX, Secret, Settings, SettingsError};
 pub use shutdown::Shutdown;
 
 /// Model bindings on sqlx (SQLite; PostgreSQL with its feature).

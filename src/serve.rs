@@ -64,7 +64,8 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+        let connection =
+            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -73,10 +74,7 @@ where
         });
     }
     drop(listener);
-    let (_, sockets_closed) = tokio::join!(
-        tokio::time::timeout(DRAIN, graceful.shutdown()),
-        shutdown.wait(DRAIN)
-    );
+    let (_, sockets_closed) = tokio::join!(tokio::time::timeout(DRAIN, graceful.shutdown()), shutdown.wait(DRAIN));
     if !sockets_closed {
         tracing::warn!("some sockets were still open after shutdown");
     }

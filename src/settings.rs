@@ -153,7 +153,10 @@ impl Settings {
     pub fn from_env() -> Result<Self, SettingsError> {
         let file = match std::env::var_os(CONFIG_FILE_VAR) {
             Some(path) => Some(std::fs::read_to_string(&path).map_err(|err| {
-                SettingsError::new(CONFIG_FILE_VAR, format!("cannot read {}: {err}", path.to_string_lossy()))
+                SettingsError::new(
+                    CONFIG_FILE_VAR,
+                    format!("cannot read {}: {err}", path.to_string_lossy()),
+                )
             })?),
             None => None,
         };
@@ -169,24 +172,30 @@ impl Settings {
     /// # Errors
     ///
     /// A [`SettingsError`] naming the first bad key.
-    pub fn from_sources<K, V>(toml_text: Option<&str>, env: impl IntoIterator<Item = (K, V)>) -> Result<Self, SettingsError>
+    pub fn from_sources<K, V>(
+        toml_text: Option<&str>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, SettingsError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
     {
         let mut raw: BTreeMap<&'static str, Raw> = BTreeMap::new();
         if let Some(text) = toml_text {
-            let table: toml::Table =
-                toml::from_str(text).map_err(|err| SettingsError::new(CONFIG_FILE_VAR, format!("invalid TOML: {err}")))?;
+            let table: toml::Table = toml::from_str(text)
+                .map_err(|err| SettingsError::new(CONFIG_FILE_VAR, format!("invalid TOML: {err}")))?;
             for (name, value) in table {
-                let key = known_key(&name.to_ascii_uppercase()).ok_or_else(|| SettingsError::new(&name, "unknown setting"))?;
+                let key = known_key(&name.to_ascii_uppercase())
+                    .ok_or_else(|| SettingsError::new(&name, "unknown setting"))?;
                 let value = toml_value_text(&value).map_err(|message| SettingsError::new(&name, message))?;
                 raw.insert(key, Raw { value, source: name });
             }
         }
         for (name, value) in env {
             let name = name.as_ref();
-            let Some(suffix) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(suffix) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             if name == CONFIG_FILE_VAR {
                 continue;
             }
@@ -216,15 +225,24 @@ impl Settings {
         }
         if let Some(r) = raw.get("CHANNEL_LAYER") {
             let layer = non_empty(r)?;
-            let known = layer == "memory" || layer.starts_with("redis://") || layer.starts_with("postgres://") || layer.starts_with("postgresql://");
+            let known = layer == "memory"
+                || layer.starts_with("redis://")
+                || layer.starts_with("postgres://")
+                || layer.starts_with("postgresql://");
             if !known {
-                return Err(SettingsError::new(&r.source, "expected memory, redis://… or postgres://…"));
+                return Err(SettingsError::new(
+                    &r.source,
+                    "expected memory, redis://… or postgres://…",
+                ));
             }
             settings.channel_layer = layer;
         }
         if let Some(r) = raw.get("JWT_SECRET") {
             if r.value.len() < 32 {
-                return Err(SettingsError::new(&r.source, "an HS256 secret must be at least 32 bytes"));
+                return Err(SettingsError::new(
+                    &r.source,
+                    "an HS256 secret must be at least 32 bytes",
+                ));
             }
             settings.jwt_secret = Some(Secret::new(r.value.clone()));
         }
@@ -239,8 +257,14 @@ impl Settings {
                 .filter(|o| !o.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if let Some(bad) = origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')) {
-                return Err(SettingsError::new(&r.source, format!("{bad:?} is not an origin like https://app.example.com")));
+            if let Some(bad) = origins
+                .iter()
+                .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+            {
+                return Err(SettingsError::new(
+                    &r.source,
+                    format!("{bad:?} is not an origin like https://app.example.com"),
+                ));
             }
             settings.allowed_origins = Some(origins);
         }
@@ -250,7 +274,9 @@ impl Settings {
             let default_size = default_size.map_or(PageSize::DEFAULT.default_size(), NonZeroU32::get);
             let max_size = max_size.map_or(PageSize::DEFAULT.max_size(), NonZeroU32::get);
             settings.page_size = PageSize::new(default_size, max_size).map_err(|err| {
-                let key = raw.get("DEFAULT_PAGE_SIZE").map_or("MAX_PAGE_SIZE", |r| r.source.as_str());
+                let key = raw
+                    .get("DEFAULT_PAGE_SIZE")
+                    .map_or("MAX_PAGE_SIZE", |r| r.source.as_str());
                 SettingsError::new(key, err.to_string())
             })?;
         }
@@ -296,15 +322,20 @@ fn parse_bool(raw: &Raw) -> Result<bool, SettingsError> {
     match raw.value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(SettingsError::new(&raw.source, format!("expected true or false, got {:?}", raw.value))),
+        _ => Err(SettingsError::new(
+            &raw.source,
+            format!("expected true or false, got {:?}", raw.value),
+        )),
     }
 }
 
 fn parse_count(raw: &Raw) -> Result<NonZeroU32, SettingsError> {
-    raw.value
-        .trim()
-        .parse::<NonZeroU32>()
-        .map_err(|_| SettingsError::new(&raw.source, format!("expected a whole number of at least 1, got {:?}", raw.value)))
+    raw.value.trim().parse::<NonZeroU32>().map_err(|_| {
+        SettingsError::new(
+            &raw.source,
+            format!("expected a whole number of at least 1, got {:?}", raw.value),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -343,14 +374,46 @@ mod tests {
     fn errors_name_the_key() {
         let cases: &[Case<'_>] = &[
             (None, &[("CHANNELS_BINDING_BIND", "nowhere")], "CHANNELS_BINDING_BIND"),
-            (None, &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "0")], "CHANNELS_BINDING_DEFAULT_PAGE_SIZE"),
-            (None, &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "500")], "CHANNELS_BINDING_DEFAULT_PAGE_SIZE"),
-            (None, &[("CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED", "maybe")], "CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED"),
-            (None, &[("CHANNELS_BINDING_MAX_PAGESIZE", "5")], "CHANNELS_BINDING_MAX_PAGESIZE"),
-            (None, &[("CHANNELS_BINDING_JWT_SECRET", "short")], "CHANNELS_BINDING_JWT_SECRET"),
-            (None, &[("CHANNELS_BINDING_ALLOWED_ORIGINS", "app.example.com")], "CHANNELS_BINDING_ALLOWED_ORIGINS"),
-            (None, &[("CHANNELS_BINDING_CHANNEL_LAYER", "carrier-pigeon")], "CHANNELS_BINDING_CHANNEL_LAYER"),
-            (None, &[("CHANNELS_BINDING_RATE_LIMIT_BURST", "5")], "CHANNELS_BINDING_RATE_LIMIT_BURST"),
+            (
+                None,
+                &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "0")],
+                "CHANNELS_BINDING_DEFAULT_PAGE_SIZE",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_DEFAULT_PAGE_SIZE", "500")],
+                "CHANNELS_BINDING_DEFAULT_PAGE_SIZE",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED", "maybe")],
+                "CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_MAX_PAGESIZE", "5")],
+                "CHANNELS_BINDING_MAX_PAGESIZE",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_JWT_SECRET", "short")],
+                "CHANNELS_BINDING_JWT_SECRET",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_ALLOWED_ORIGINS", "app.example.com")],
+                "CHANNELS_BINDING_ALLOWED_ORIGINS",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_CHANNEL_LAYER", "carrier-pigeon")],
+                "CHANNELS_BINDING_CHANNEL_LAYER",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_RATE_LIMIT_BURST", "5")],
+                "CHANNELS_BINDING_RATE_LIMIT_BURST",
+            ),
             (Some("colour = \"blue\""), &[], "colour"),
             (Some("max_page_size = 1.5"), &[], "max_page_size"),
             (Some("this is not toml"), &[], CONFIG_FILE_VAR),

@@ -8,11 +8,11 @@ use channels_binding::hub::{HubConfig, Target};
 use channels_binding::protocol::EventError;
 use channels_binding::ws::{WebSocket, WebSocketConfig};
 use channels_binding::{Data, EventRouter, Hub, Identity, Shutdown};
-use common::{spawn_server, Client};
+use common::{Client, spawn_server};
 use futures_util::SinkExt;
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[derive(serde::Deserialize)]
 struct Sleep {
@@ -27,7 +27,8 @@ async fn sleep(Data(sleep): Data<Sleep>) -> Value {
 async fn shout(hub: Hub, Data(message): Data<Value>) -> Result<Value, EventError> {
     // Sent before the reply is returned: the transport must still write the
     // reply first on the sender's socket.
-    hub.broadcast("chat.message", &message).map_err(|_| EventError::internal())?;
+    hub.broadcast("chat.message", &message)
+        .map_err(|_| EventError::internal())?;
     Ok(json!({ "sent": true }))
 }
 
@@ -44,7 +45,9 @@ fn router() -> EventRouter {
         .on("demo.sleep", sleep)
         .on("chat.shout", shout)
         .on("demo.follow", follow)
-        .on("demo.whoami", |identity: Identity| async move { json!({ "anonymous": identity.is_anonymous() }) })
+        .on("demo.whoami", |identity: Identity| async move {
+            json!({ "anonymous": identity.is_anonymous() })
+        })
 }
 
 async fn server(config: WebSocketConfig, hub: Hub) -> (std::net::SocketAddr, Shutdown) {
@@ -60,7 +63,10 @@ async fn replies_echo_event_and_request_id() {
     let reply = client
         .call(json!({"event": "demo.echo#x", "data": {"a": 1}, "request_id": "r-1"}))
         .await;
-    assert_eq!(reply, json!({"event": "demo.echo#x", "data": {"a": 1}, "request_id": "r-1"}));
+    assert_eq!(
+        reply,
+        json!({"event": "demo.echo#x", "data": {"a": 1}, "request_id": "r-1"})
+    );
     let reply = client.call(json!({"event": "demo.whoami"})).await;
     assert_eq!(reply, json!({"event": "demo.whoami", "data": {"anonymous": true}}));
 }
@@ -86,7 +92,11 @@ async fn bad_frames_get_bad_request_and_the_socket_stays_open() {
     assert_eq!(reply["event"], "nodot");
     assert_eq!(reply["error"]["code"], "bad_request");
 
-    let deep = format!(r#"{{"event":"demo.echo","data":{}{}}}"#, "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        r#"{{"event":"demo.echo","data":{}{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     client.send_text(&deep).await;
     assert_eq!(client.recv().await["error"]["code"], "bad_request");
 
@@ -117,8 +127,12 @@ async fn oversized_message_closes_with_1009() {
 async fn requests_on_one_socket_run_concurrently() {
     let (addr, _shutdown) = server(WebSocketConfig::default(), Hub::new()).await;
     let mut client = Client::connect(addr).await;
-    client.send(json!({"event": "demo.sleep", "data": {"ms": 2000}, "request_id": "slow"})).await;
-    client.send(json!({"event": "demo.echo", "data": "fast", "request_id": "fast"})).await;
+    client
+        .send(json!({"event": "demo.sleep", "data": {"ms": 2000}, "request_id": "slow"}))
+        .await;
+    client
+        .send(json!({"event": "demo.echo", "data": "fast", "request_id": "fast"}))
+        .await;
     // The fast reply overtakes the slow one.
     let first = client.recv().await;
     assert_eq!(first["request_id"], "fast");
@@ -131,8 +145,12 @@ async fn concurrency_is_bounded_per_socket() {
     let config = WebSocketConfig::default().max_concurrent_requests(1);
     let (addr, _shutdown) = server(config, Hub::new()).await;
     let mut client = Client::connect(addr).await;
-    client.send(json!({"event": "demo.sleep", "data": {"ms": 300}, "request_id": "slow"})).await;
-    client.send(json!({"event": "demo.echo", "data": "fast", "request_id": "fast"})).await;
+    client
+        .send(json!({"event": "demo.sleep", "data": {"ms": 300}, "request_id": "slow"}))
+        .await;
+    client
+        .send(json!({"event": "demo.echo", "data": "fast", "request_id": "fast"}))
+        .await;
     // With one request at a time, the second waits for the first.
     assert_eq!(client.recv().await["request_id"], "slow");
     assert_eq!(client.recv().await["request_id"], "fast");
@@ -152,7 +170,10 @@ async fn the_reply_reaches_the_sender_before_the_push_it_caused() {
         assert_eq!(first["request_id"], round);
         let second = sender.recv().await;
         assert_eq!(second, json!({"event": "chat.message", "data": {"round": round}}));
-        assert_eq!(other.recv().await, json!({"event": "chat.message", "data": {"round": round}}));
+        assert_eq!(
+            other.recv().await,
+            json!({"event": "chat.message", "data": {"round": round}})
+        );
     }
 }
 
@@ -162,8 +183,14 @@ async fn a_slow_consumer_is_closed_with_1013_and_others_keep_receiving() {
     let (addr, _shutdown) = server(WebSocketConfig::default(), hub.clone()).await;
     let mut slow = Client::connect(addr).await;
     let mut healthy = Client::connect(addr).await;
-    assert_eq!(slow.call(json!({"event": "demo.follow"})).await["data"]["subscribed"], "demo.Thing");
-    assert_eq!(healthy.call(json!({"event": "demo.follow"})).await["data"]["subscribed"], "demo.Thing");
+    assert_eq!(
+        slow.call(json!({"event": "demo.follow"})).await["data"]["subscribed"],
+        "demo.Thing"
+    );
+    assert_eq!(
+        healthy.call(json!({"event": "demo.follow"})).await["data"]["subscribed"],
+        "demo.Thing"
+    );
 
     // The slow client stops reading. Large pushes fill its TCP buffers and
     // then its bounded queue. The healthy one reads; the publisher never gets
@@ -182,7 +209,10 @@ async fn a_slow_consumer_is_closed_with_1013_and_others_keep_receiving() {
         seen
     });
     for i in 0..total {
-        progress.wait_for(|seen| *seen + 4 >= i).await.expect("healthy consumer alive");
+        progress
+            .wait_for(|seen| *seen + 4 >= i)
+            .await
+            .expect("healthy consumer alive");
         hub.publish(channels_binding::hub::Change::new(
             "demo.Thing",
             channels_binding::hub::ChangeKind::Updated,

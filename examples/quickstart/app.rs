@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use channels_binding::models::{Field, Fields, ModelBinding, ModelSchema};
 use channels_binding::page_size::{PageSizeLayer, PageSizeService};
 use channels_binding::ws::WebSocket;
-use channels_binding::{serve, EventRouter, Hub, Json, Settings, Shutdown};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use channels_binding::{EventRouter, Hub, Json, Settings, Shutdown, serve};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::net::TcpListener;
 use tower::Layer;
 
@@ -59,11 +59,20 @@ fn sync_ping() -> Json<Pong> {
 fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
     let unsupported = [
         ("CHANNELS_BINDING_JWT_SECRET", settings.jwt_secret.is_some()),
-        ("CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED", !settings.anonymous_connection_allowed),
+        (
+            "CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED",
+            !settings.anonymous_connection_allowed,
+        ),
         ("CHANNELS_BINDING_ALLOWED_ORIGINS", settings.allowed_origins.is_some()),
-        ("CHANNELS_BINDING_RATE_LIMIT_PER_SECOND", settings.rate_limit_per_second.is_some()),
+        (
+            "CHANNELS_BINDING_RATE_LIMIT_PER_SECOND",
+            settings.rate_limit_per_second.is_some(),
+        ),
         ("CHANNELS_BINDING_CHANNEL_LAYER", settings.channel_layer != "memory"),
-        ("CHANNELS_BINDING_DATABASE_URL", !settings.database_url.starts_with("sqlite:")),
+        (
+            "CHANNELS_BINDING_DATABASE_URL",
+            !settings.database_url.starts_with("sqlite:"),
+        ),
     ];
     match unsupported.iter().find(|(_, set)| *set) {
         Some((key, _)) => Err(format!("setting {key}: not supported by this version of the demo yet").into()),
@@ -88,7 +97,11 @@ async fn connect(url: &str) -> Result<SqlitePool, BoxError> {
         SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.create_if_missing(true).journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
+            .connect_with(
+                options
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+            )
             .await?
     };
     Ok(pool)
@@ -99,8 +112,24 @@ async fn connect(url: &str) -> Result<SqlitePool, BoxError> {
 fn users(pool: SqlitePool) -> Result<ModelBinding, BoxError> {
     let schema = ModelSchema::builder("auth_user")
         .field(Field::integer("id").read().order())
-        .field(Field::text("username").read().write().search().order().required().max_length(150))
-        .field(Field::text("email").read().write().search().order().required().max_length(254))
+        .field(
+            Field::text("username")
+                .read()
+                .write()
+                .search()
+                .order()
+                .required()
+                .max_length(150),
+        )
+        .field(
+            Field::text("email")
+                .read()
+                .write()
+                .search()
+                .order()
+                .required()
+                .max_length(254),
+        )
         .field(Field::boolean("is_staff").read().filter())
         .field(Field::timestamp("date_joined").read().order())
         .default_order(["date_joined"])
@@ -135,7 +164,7 @@ fn shut_down_on_signal(shutdown: Shutdown) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{signal, SignalKind};
+            use tokio::signal::unix::{SignalKind, signal};
             match signal(SignalKind::terminate()) {
                 Ok(mut term) => {
                     tokio::select! {

@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use channels_binding_core::hub::{Outbound, Outbox};
-use channels_binding_core::protocol::{parse_frame, EventError};
+use channels_binding_core::protocol::{EventError, parse_frame};
 use channels_binding_core::{Event, Hub, Reply};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tower::{Service, ServiceExt};
 
 use super::config::WebSocketConfig;

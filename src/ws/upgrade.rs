@@ -4,7 +4,7 @@ use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBS
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::body::{full, Body};
+use crate::body::{Body, full};
 
 /// Whether the request asks for a WebSocket (`Connection: upgrade`,
 /// `Upgrade: websocket`); such a request is ours even if malformed.
@@ -48,9 +48,10 @@ pub(crate) fn switching_protocols(accept: HeaderValue) -> Response<Body> {
 pub(crate) fn refuse(status: StatusCode, reason: &'static str) -> Response<Body> {
     let mut response = Response::new(full(reason));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -68,19 +69,34 @@ mod tests {
 
     #[test]
     fn recognises_upgrades_case_insensitively_in_token_lists() {
-        assert!(is_upgrade_request(&headers(&[("connection", "keep-alive, Upgrade"), ("upgrade", "WebSocket")])));
+        assert!(is_upgrade_request(&headers(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket")
+        ])));
         assert!(!is_upgrade_request(&headers(&[("connection", "keep-alive")])));
-        assert!(!is_upgrade_request(&headers(&[("connection", "upgrade"), ("upgrade", "h2c")])));
+        assert!(!is_upgrade_request(&headers(&[
+            ("connection", "upgrade"),
+            ("upgrade", "h2c")
+        ])));
     }
 
     #[test]
     fn computes_the_rfc_accept_key() {
         // The example of RFC 6455 §1.3.
-        let map = headers(&[("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="), ("sec-websocket-version", "13")]);
+        let map = headers(&[
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+        ]);
         let accept = accept_key(&Method::GET, &map).unwrap();
         assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert!(accept_key(&Method::POST, &map).is_err());
         assert!(accept_key(&Method::GET, &headers(&[("sec-websocket-version", "13")])).is_err());
-        assert!(accept_key(&Method::GET, &headers(&[("sec-websocket-key", "x"), ("sec-websocket-version", "8")])).is_err());
+        assert!(
+            accept_key(
+                &Method::GET,
+                &headers(&[("sec-websocket-key", "x"), ("sec-websocket-version", "8")])
+            )
+            .is_err()
+        );
     }
 }

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use channels_binding::body::BoxError;
-use channels_binding::{serve, Shutdown};
+use channels_binding::{Shutdown, serve};
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tower::Service;
 
@@ -96,7 +96,10 @@ impl Client {
     /// Reads until the server closes; returns the close code.
     pub async fn close_code(&mut self) -> Option<CloseCode> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("no close within the wait") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no close within the wait")
+            {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
                 Some(Ok(_)) => continue,
                 Some(Err(err)) => panic!("socket error before close: {err}"),

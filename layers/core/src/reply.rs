@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::hub::StreamPosition;
-use crate::protocol::{encode_reply, EventError, ReplyMeta, RequestId};
+use crate::protocol::{EventError, ReplyMeta, RequestId, encode_reply};
 
 /// The outcome of one event: a payload or an error, plus frame metadata.
 ///

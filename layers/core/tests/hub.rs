@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use channels_binding_core::hub::{
-    ALL_GROUP, Change, ChangeKind, Hub, HubConfig, MAX_GROUPS_PER_CONNECTION, Origin, Outbox,
-    PushForm, StreamPosition, SubscribeError, Target, Visibility, user_group,
+    ALL_GROUP, Change, ChangeKind, Hub, HubConfig, MAX_GROUPS_PER_CONNECTION, Origin, Outbox, PushForm, StreamPosition,
+    SubscribeError, Target, Visibility, user_group,
 };
 use channels_binding_core::{Identity, Principal};
 use futures_util::FutureExt;
@@ -37,12 +37,7 @@ fn created(stream: &str, pk: u64) -> Change {
 }
 
 fn updated(stream: &str, pk: u64, name: &str) -> Change {
-    Change::new(
-        stream,
-        ChangeKind::Updated,
-        json!(pk),
-        json!({"id": pk, "name": name}),
-    )
+    Change::new(stream, ChangeKind::Updated, json!(pk), json!({"id": pk, "name": name}))
 }
 
 fn deleted(stream: &str, pk: u64) -> Change {
@@ -95,14 +90,9 @@ fn parse(frame: &[u8], after_reply: Option<u64>) -> Push {
         );
     }
     Push {
-        event: object["event"]
-            .as_str()
-            .expect("`event` is a string")
-            .to_owned(),
+        event: object["event"].as_str().expect("`event` is a string").to_owned(),
         data: object.get("data").cloned().expect("pushes carry `data`"),
-        seq: object
-            .get("seq")
-            .map(|seq| seq.as_u64().expect("`seq` is a u64")),
+        seq: object.get("seq").map(|seq| seq.as_u64().expect("`seq` is a u64")),
         epoch: object
             .get("epoch")
             .map(|e| e.as_str().expect("`epoch` is a string").to_owned()),
@@ -111,9 +101,7 @@ fn parse(frame: &[u8], after_reply: Option<u64>) -> Push {
 }
 
 fn next(outbox: &mut Outbox) -> Option<Push> {
-    outbox
-        .try_recv()
-        .map(|out| parse(&out.frame, out.after_reply))
+    outbox.try_recv().map(|out| parse(&out.frame, out.after_reply))
 }
 
 fn drain(outbox: &mut Outbox) -> Vec<Push> {
@@ -159,11 +147,7 @@ fn feed_subscriber_gets_created_updated_deleted_with_seq_and_epoch() {
     let pushes = drain(&mut outbox);
     assert_eq!(
         events(&pushes),
-        [
-            "auth.User.created",
-            "auth.User.updated#5",
-            "auth.User.deleted#5"
-        ]
+        ["auth.User.created", "auth.User.updated#5", "auth.User.deleted#5"]
     );
     assert_eq!(pushes[0].data, json!({"id": 5, "name": "n5"}));
     assert_eq!(pushes[1].data, json!({"id": 5, "name": "renamed"}));
@@ -196,10 +180,7 @@ fn string_primary_keys_appear_verbatim_in_the_hash_and_delete_data() {
     ));
 
     let pushes = drain(&mut outbox);
-    assert_eq!(
-        events(&pushes),
-        ["tags.Tag.updated#rust", "tags.Tag.deleted#rust"]
-    );
+    assert_eq!(events(&pushes), ["tags.Tag.updated#rust", "tags.Tag.deleted#rust"]);
     assert_eq!(pushes[1].data, json!({"id": "rust"}));
 }
 
@@ -228,9 +209,7 @@ fn seq_is_per_stream_and_grows_by_one_per_change() {
     assert_eq!(seqs(&drain(&mut posts)), [1, 2]);
     let both = drain(&mut both);
     assert_eq!(
-        both.iter()
-            .map(|p| (p.event.as_str(), p.seq))
-            .collect::<Vec<_>>(),
+        both.iter().map(|p| (p.event.as_str(), p.seq)).collect::<Vec<_>>(),
         [
             ("auth.User.created", Some(1)),
             ("blog.Post.created", Some(1)),
@@ -284,21 +263,13 @@ fn echo_subscription_repeats_the_retrieve_event_and_ends_on_delete() {
     let pushes = drain(&mut outbox);
     assert_eq!(
         events(&pushes),
-        [
-            "auth.User.retrieve#5",
-            "auth.User.retrieve#5",
-            "auth.User.deleted#5"
-        ]
+        ["auth.User.retrieve#5", "auth.User.retrieve#5", "auth.User.deleted#5"]
     );
     assert_eq!(pushes[0].data, json!({"id": 5, "name": "first"}));
     assert_eq!(pushes[1].data, json!({"id": 5, "name": "second"}));
     assert_eq!(pushes[2].data, json!({"id": 5}));
     assert_eq!(seqs(&pushes), [1, 4, 5]);
-    assert!(
-        pushes
-            .iter()
-            .all(|p| p.epoch.as_deref() == Some(&**hub.epoch()))
-    );
+    assert!(pushes.iter().all(|p| p.epoch.as_deref() == Some(&**hub.epoch())));
 
     // The delete ended the subscription.
     assert_eq!(outbox.connection().subscription_count(), 0);
@@ -323,10 +294,7 @@ fn object_feed_form_uses_change_feed_names() {
     hub.publish(updated(USERS, 5, "x"));
     hub.publish(deleted(USERS, 5));
     let pushes = drain(&mut outbox);
-    assert_eq!(
-        events(&pushes),
-        ["auth.User.updated#5", "auth.User.deleted#5"]
-    );
+    assert_eq!(events(&pushes), ["auth.User.updated#5", "auth.User.deleted#5"]);
     assert_eq!(pushes[1].data, json!({"id": 5}));
 }
 
@@ -341,10 +309,7 @@ fn feed_and_object_feed_form_on_one_connection_get_each_change_once() {
     hub.publish(deleted(USERS, 5));
 
     let pushes = drain(&mut outbox);
-    assert_eq!(
-        events(&pushes),
-        ["auth.User.updated#5", "auth.User.deleted#5"]
-    );
+    assert_eq!(events(&pushes), ["auth.User.updated#5", "auth.User.deleted#5"]);
     assert_eq!(seqs(&pushes), [1, 2]);
 }
 
@@ -366,22 +331,14 @@ fn a_delete_is_never_delivered_twice_to_one_connection() {
     names.sort_unstable();
     assert_eq!(
         names,
-        [
-            "auth.User.retrieve#5",
-            "auth.User.subscribe#5",
-            "auth.User.updated#5"
-        ]
+        ["auth.User.retrieve#5", "auth.User.subscribe#5", "auth.User.updated#5"]
     );
     assert!(update.iter().all(|p| p.seq == Some(1)));
 
     hub.publish(deleted(USERS, 5));
     let delete = drain(&mut outbox);
     assert_eq!(events(&delete), ["auth.User.deleted#5"]);
-    assert_eq!(
-        outbox.connection().subscription_count(),
-        1,
-        "only the feed is left"
-    );
+    assert_eq!(outbox.connection().subscription_count(), 1, "only the feed is left");
 }
 
 #[test]
@@ -406,10 +363,7 @@ fn one_connections_object_delete_does_not_end_anothers_feed() {
     hub.publish(created(USERS, 6));
 
     assert_eq!(events(&drain(&mut watcher)), ["auth.User.deleted#5"]);
-    assert_eq!(
-        events(&drain(&mut feed)),
-        ["auth.User.deleted#5", "auth.User.created"]
-    );
+    assert_eq!(events(&drain(&mut feed)), ["auth.User.deleted#5", "auth.User.created"]);
     assert_eq!(hub.subscriber_count(USERS), 1);
 }
 
@@ -426,11 +380,7 @@ fn unsubscribe_stops_pushes_and_reports_whether_there_was_one() {
     assert!(!hub.unsubscribe(outbox.connection(), USERS, &Target::Feed));
     // Unsubscribing an object ends every form of it, whatever form is named.
     assert!(hub.unsubscribe(outbox.connection(), USERS, &object_feed("5")));
-    assert!(!hub.unsubscribe(
-        outbox.connection(),
-        USERS,
-        &echo("5", "auth.User.retrieve#5")
-    ));
+    assert!(!hub.unsubscribe(outbox.connection(), USERS, &echo("5", "auth.User.retrieve#5")));
     assert!(!hub.unsubscribe(outbox.connection(), POSTS, &Target::Feed));
 
     assert_eq!(hub.subscriber_count(USERS), 0);
@@ -500,10 +450,7 @@ fn visibility_hides_object_changes_and_unreadable_objects_end_the_subscription()
 
     let alice_pushes = drain(&mut alice);
     assert_eq!(
-        alice_pushes
-            .iter()
-            .map(|p| p.data["name"].clone())
-            .collect::<Vec<_>>(),
+        alice_pushes.iter().map(|p| p.data["name"].clone()).collect::<Vec<_>>(),
         [json!("public"), json!("private"), json!("public again")]
     );
     let bob_pushes = drain(&mut bob);
@@ -578,10 +525,7 @@ fn pushes_caused_by_a_request_wait_for_its_reply_only_on_its_connection() {
     assert_eq!(watcher_pushes[0].after_reply, None);
 
     // Group sends are tagged the same way.
-    assert_eq!(
-        tagged.broadcast("note", &json!({})).expect("serializable"),
-        3
-    );
+    assert_eq!(tagged.broadcast("note", &json!({})).expect("serializable"), 3);
     assert_eq!(next(&mut writer).expect("broadcast").after_reply, Some(7));
     assert_eq!(next(&mut other).expect("broadcast").after_reply, None);
 
@@ -638,18 +582,11 @@ fn since_replays_exactly_the_missing_changes_then_goes_live() {
     let pushes = drain(&mut outbox);
     assert_eq!(seqs(&pushes), [3, 4, 5, 6, 7], "no gap, no duplicate");
     assert_eq!(
-        pushes
-            .iter()
-            .map(|p| p.data["id"].clone())
-            .collect::<Vec<_>>(),
+        pushes.iter().map(|p| p.data["id"].clone()).collect::<Vec<_>>(),
         [json!(3), json!(4), json!(5), json!(6), json!(3)]
     );
     assert_eq!(pushes[4].event, "auth.User.updated#3");
-    assert!(
-        pushes
-            .iter()
-            .all(|p| p.epoch.as_deref() == Some(&**hub.epoch()))
-    );
+    assert!(pushes.iter().all(|p| p.epoch.as_deref() == Some(&**hub.epoch())));
 }
 
 #[test]
@@ -723,13 +660,8 @@ fn since_on_an_object_replays_only_that_object_in_its_form() {
 
     // The object feed form replays change-feed names.
     let mut feed_form = hub.connect(user("bob"));
-    hub.subscribe(
-        feed_form.connection(),
-        USERS,
-        object_feed("6"),
-        Some(&at(&hub, 0)),
-    )
-    .expect("within limits");
+    hub.subscribe(feed_form.connection(), USERS, object_feed("6"), Some(&at(&hub, 0)))
+        .expect("within limits");
     assert_eq!(
         events(&drain(&mut feed_form)),
         ["auth.User.updated#6", "auth.User.updated#6"]
@@ -752,10 +684,7 @@ fn since_replays_an_objects_delete_under_its_feed_name() {
         .expect("within limits");
     assert_eq!(subscribed.replayed, 2);
     let pushes = drain(&mut outbox);
-    assert_eq!(
-        events(&pushes),
-        ["auth.User.retrieve#5", "auth.User.deleted#5"]
-    );
+    assert_eq!(events(&pushes), ["auth.User.retrieve#5", "auth.User.deleted#5"]);
     assert_eq!(pushes[1].data, json!({"id": 5}));
 }
 
@@ -822,12 +751,7 @@ fn since_beyond_trimmed_history_asks_for_a_resync() {
 
     let mut trimmed = hub.connect(Identity::anonymous());
     let subscribed = hub
-        .subscribe(
-            trimmed.connection(),
-            USERS,
-            Target::Feed,
-            Some(&at(&hub, 1)),
-        )
+        .subscribe(trimmed.connection(), USERS, Target::Feed, Some(&at(&hub, 1)))
         .expect("within limits");
     assert!(subscribed.resync);
     assert_eq!(subscribed.replayed, 0);
@@ -918,11 +842,7 @@ fn since_beyond_the_history_age_asks_for_a_resync() {
 #[test]
 fn since_replay_has_no_gap_or_duplicate_while_changes_are_being_published() {
     const CHANGES: u64 = 2_000;
-    let hub = Hub::with_config(
-        HubConfig::default()
-            .history_len(10_000)
-            .queue_capacity(4_096),
-    );
+    let hub = Hub::with_config(HubConfig::default().history_len(10_000).queue_capacity(4_096));
     let publisher = {
         let hub = hub.clone();
         std::thread::spawn(move || {
@@ -1068,26 +988,14 @@ fn max_subscriptions_counts_distinct_targets_and_frees_slots() {
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(3));
     let outbox = hub.connect(Identity::anonymous());
     let connection = outbox.connection();
-    hub.subscribe(connection, USERS, Target::Feed, None)
-        .expect("1st");
-    hub.subscribe(connection, POSTS, Target::Feed, None)
-        .expect("2nd");
-    hub.subscribe(
-        connection,
-        "tags.Tag",
-        echo("1", "tags.Tag.retrieve#1"),
-        None,
-    )
-    .expect("3rd");
+    hub.subscribe(connection, USERS, Target::Feed, None).expect("1st");
+    hub.subscribe(connection, POSTS, Target::Feed, None).expect("2nd");
+    hub.subscribe(connection, "tags.Tag", echo("1", "tags.Tag.retrieve#1"), None)
+        .expect("3rd");
     assert_eq!(connection.subscription_count(), 3);
 
     assert_eq!(
-        hub.subscribe(
-            connection,
-            "tags.Tag",
-            echo("2", "tags.Tag.retrieve#2"),
-            None
-        ),
+        hub.subscribe(connection, "tags.Tag", echo("2", "tags.Tag.retrieve#2"), None),
         Err(SubscribeError::TooManySubscriptions(3))
     );
     assert_eq!(
@@ -1100,32 +1008,18 @@ fn max_subscriptions_counts_distinct_targets_and_frees_slots() {
     );
 
     // Re-subscribing what is already held does not count, in any form.
-    hub.subscribe(connection, USERS, Target::Feed, None)
-        .expect("same feed");
-    hub.subscribe(
-        connection,
-        "tags.Tag",
-        echo("1", "tags.Tag.retrieve#1"),
-        None,
-    )
-    .expect("same object");
+    hub.subscribe(connection, USERS, Target::Feed, None).expect("same feed");
+    hub.subscribe(connection, "tags.Tag", echo("1", "tags.Tag.retrieve#1"), None)
+        .expect("same object");
     hub.subscribe(connection, "tags.Tag", object_feed("1"), None)
         .expect("same object, other form");
     assert_eq!(connection.subscription_count(), 3);
 
     // Unsubscribing frees one slot.
     assert!(hub.unsubscribe(connection, POSTS, &Target::Feed));
-    hub.subscribe(
-        connection,
-        "tags.Tag",
-        echo("2", "tags.Tag.retrieve#2"),
-        None,
-    )
-    .expect("slot freed by unsubscribe");
-    assert!(
-        hub.subscribe(connection, POSTS, Target::Feed, None)
-            .is_err()
-    );
+    hub.subscribe(connection, "tags.Tag", echo("2", "tags.Tag.retrieve#2"), None)
+        .expect("slot freed by unsubscribe");
+    assert!(hub.subscribe(connection, POSTS, Target::Feed, None).is_err());
 
     // A delete of a followed object frees its slot.
     hub.publish(deleted("tags.Tag", 1));
@@ -1133,13 +1027,8 @@ fn max_subscriptions_counts_distinct_targets_and_frees_slots() {
     hub.subscribe(connection, POSTS, Target::Feed, None)
         .expect("slot freed by delete");
     assert!(
-        hub.subscribe(
-            connection,
-            "tags.Tag",
-            echo("3", "tags.Tag.retrieve#3"),
-            None
-        )
-        .is_err()
+        hub.subscribe(connection, "tags.Tag", echo("3", "tags.Tag.retrieve#3"), None)
+            .is_err()
     );
 }
 
@@ -1148,31 +1037,18 @@ fn the_subscription_limit_is_per_connection() {
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(1));
     let a = hub.connect(Identity::anonymous());
     let b = hub.connect(Identity::anonymous());
-    hub.subscribe(a.connection(), USERS, Target::Feed, None)
-        .expect("a");
-    hub.subscribe(b.connection(), USERS, Target::Feed, None)
-        .expect("b");
-    assert!(
-        hub.subscribe(a.connection(), POSTS, Target::Feed, None)
-            .is_err()
-    );
+    hub.subscribe(a.connection(), USERS, Target::Feed, None).expect("a");
+    hub.subscribe(b.connection(), USERS, Target::Feed, None).expect("b");
+    assert!(hub.subscribe(a.connection(), POSTS, Target::Feed, None).is_err());
 }
 
 #[test]
 fn an_unreadable_object_frees_its_slot() {
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(1));
     let outbox = hub.connect(user("bob"));
-    hub.subscribe(
-        outbox.connection(),
-        USERS,
-        echo("5", "auth.User.retrieve#5"),
-        None,
-    )
-    .expect("1st");
-    assert!(
-        hub.subscribe(outbox.connection(), POSTS, Target::Feed, None)
-            .is_err()
-    );
+    hub.subscribe(outbox.connection(), USERS, echo("5", "auth.User.retrieve#5"), None)
+        .expect("1st");
+    assert!(hub.subscribe(outbox.connection(), POSTS, Target::Feed, None).is_err());
     hub.publish(updated(USERS, 5, "private").visible_to(only("alice")));
     hub.subscribe(outbox.connection(), POSTS, Target::Feed, None)
         .expect("slot freed");
@@ -1197,16 +1073,8 @@ fn dropping_an_outbox_ends_its_subscriptions_and_groups() {
     subscribe(&hub, &stays, USERS, Target::Feed);
     assert_eq!(hub.subscriber_count(USERS), 3);
     assert_eq!(hub.subscriber_count(POSTS), 1);
-    assert_eq!(
-        hub.send_to_group("room", "hello", &json!({}))
-            .expect("serializable"),
-        2
-    );
-    assert_eq!(
-        hub.send_to_user("1", "hello", &json!({}))
-            .expect("serializable"),
-        2
-    );
+    assert_eq!(hub.send_to_group("room", "hello", &json!({})).expect("serializable"), 2);
+    assert_eq!(hub.send_to_user("1", "hello", &json!({})).expect("serializable"), 2);
     assert_eq!(hub.broadcast("hello", &json!({})).expect("serializable"), 2);
 
     let connection = gone.connection().clone();
@@ -1217,16 +1085,8 @@ fn dropping_an_outbox_ends_its_subscriptions_and_groups() {
     assert_eq!(hub.connection_count(), 1);
     assert_eq!(hub.subscriber_count(USERS), 1);
     assert_eq!(hub.subscriber_count(POSTS), 0);
-    assert_eq!(
-        hub.send_to_group("room", "hello", &json!({}))
-            .expect("serializable"),
-        1
-    );
-    assert_eq!(
-        hub.send_to_user("1", "hello", &json!({}))
-            .expect("serializable"),
-        1
-    );
+    assert_eq!(hub.send_to_group("room", "hello", &json!({})).expect("serializable"), 1);
+    assert_eq!(hub.send_to_user("1", "hello", &json!({})).expect("serializable"), 1);
     assert_eq!(hub.broadcast("hello", &json!({})).expect("serializable"), 1);
 
     drain(&mut stays);
@@ -1265,22 +1125,13 @@ fn groups_users_and_broadcast_reach_their_members() {
 
     assert_eq!(user_group("alice"), "user.alice");
     assert_eq!(
-        hub.send_to_user("alice", "dm", &json!({"text": "hi"}))
-            .expect("json"),
+        hub.send_to_user("alice", "dm", &json!({"text": "hi"})).expect("json"),
         2
     );
+    assert_eq!(hub.send_to_user("bob", "dm", &json!({"text": "yo"})).expect("json"), 1);
+    assert_eq!(hub.send_to_user("carol", "dm", &json!({})).expect("json"), 0);
     assert_eq!(
-        hub.send_to_user("bob", "dm", &json!({"text": "yo"}))
-            .expect("json"),
-        1
-    );
-    assert_eq!(
-        hub.send_to_user("carol", "dm", &json!({})).expect("json"),
-        0
-    );
-    assert_eq!(
-        hub.send_to_group(&user_group("bob"), "dm", &json!({}))
-            .expect("json"),
+        hub.send_to_group(&user_group("bob"), "dm", &json!({})).expect("json"),
         1
     );
 
@@ -1294,22 +1145,11 @@ fn groups_users_and_broadcast_reach_their_members() {
         assert_eq!(pushes[0].epoch, None);
     }
     assert_eq!(drain(&mut bob).len(), 2);
-    assert!(
-        drain(&mut anonymous).is_empty(),
-        "anonymous is in no user group"
-    );
+    assert!(drain(&mut anonymous).is_empty(), "anonymous is in no user group");
 
-    assert_eq!(
-        hub.broadcast("announcement", &"maintenance").expect("json"),
-        4
-    );
+    assert_eq!(hub.broadcast("announcement", &"maintenance").expect("json"), 4);
     assert_eq!(hub.send_to_group(ALL_GROUP, "again", &1).expect("json"), 4);
-    for outbox in [
-        &mut alice_phone,
-        &mut alice_laptop,
-        &mut bob,
-        &mut anonymous,
-    ] {
+    for outbox in [&mut alice_phone, &mut alice_laptop, &mut bob, &mut anonymous] {
         let pushes = drain(outbox);
         assert_eq!(events(&pushes), ["announcement", "again"]);
         assert_eq!(pushes[0].data, json!("maintenance"));
@@ -1324,8 +1164,7 @@ fn join_and_leave_named_groups() {
     assert_eq!(hub.send_to_group("room", "msg", &0).expect("json"), 0);
 
     hub.join(a.connection(), "room").expect("join");
-    hub.join(a.connection(), "room")
-        .expect("joining twice is harmless");
+    hub.join(a.connection(), "room").expect("joining twice is harmless");
     hub.join(b.connection(), "room").expect("join");
     assert_eq!(hub.send_to_group("room", "msg", &1).expect("json"), 2);
 
@@ -1338,10 +1177,7 @@ fn join_and_leave_named_groups() {
     assert_eq!(hub.send_to_group("room", "msg", &3).expect("json"), 0);
 
     let a_pushes = drain(&mut a);
-    assert_eq!(
-        a_pushes.iter().map(|p| p.data.clone()).collect::<Vec<_>>(),
-        [json!(1)]
-    );
+    assert_eq!(a_pushes.iter().map(|p| p.data.clone()).collect::<Vec<_>>(), [json!(1)]);
     let b_pushes = drain(&mut b);
     assert_eq!(
         b_pushes.iter().map(|p| p.data.clone()).collect::<Vec<_>>(),
@@ -1372,8 +1208,7 @@ fn an_authenticated_connection_may_join_exactly_the_group_limit() {
         Err(SubscribeError::TooManyGroups)
     );
     hub.leave(outbox.connection(), "g0");
-    hub.join(outbox.connection(), "one-too-many")
-        .expect("a slot was freed");
+    hub.join(outbox.connection(), "one-too-many").expect("a slot was freed");
 }
 
 #[test]
@@ -1397,12 +1232,8 @@ fn an_anonymous_connection_may_join_exactly_the_group_limit() {
 #[test]
 fn one_change_fans_out_to_a_thousand_subscribers_as_one_shared_frame() {
     let hub = Hub::new();
-    let mut feed: Vec<Outbox> = (0..1000)
-        .map(|_| hub.connect(Identity::anonymous()))
-        .collect();
-    let mut objects: Vec<Outbox> = (0..1000)
-        .map(|_| hub.connect(Identity::anonymous()))
-        .collect();
+    let mut feed: Vec<Outbox> = (0..1000).map(|_| hub.connect(Identity::anonymous())).collect();
+    let mut objects: Vec<Outbox> = (0..1000).map(|_| hub.connect(Identity::anonymous())).collect();
     for outbox in &feed {
         subscribe(&hub, outbox, USERS, Target::Feed);
     }
@@ -1420,10 +1251,7 @@ fn one_change_fans_out_to_a_thousand_subscribers_as_one_shared_frame() {
         let frames: Vec<_> = group
             .iter_mut()
             .map(|outbox| {
-                let frame = outbox
-                    .try_recv()
-                    .expect("every subscriber gets the change")
-                    .frame;
+                let frame = outbox.try_recv().expect("every subscriber gets the change").frame;
                 assert!(outbox.try_recv().is_none(), "exactly one frame each");
                 frame
             })
@@ -1451,9 +1279,7 @@ async fn concurrent_publishers_produce_one_gapless_ordered_sequence() {
     let mut outbox = hub.connect(Identity::anonymous());
     subscribe(&hub, &outbox, USERS, Target::Feed);
 
-    let start = Arc::new(tokio::sync::Barrier::new(
-        usize::try_from(TASKS).expect("small"),
-    ));
+    let start = Arc::new(tokio::sync::Barrier::new(usize::try_from(TASKS).expect("small")));
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let hub = hub.clone();
@@ -1462,12 +1288,7 @@ async fn concurrent_publishers_produce_one_gapless_ordered_sequence() {
                 start.wait().await;
                 let mut returned = Vec::new();
                 for i in 0..PER_TASK {
-                    let change = Change::new(
-                        USERS,
-                        ChangeKind::Updated,
-                        json!(task),
-                        json!({"task": task, "i": i}),
-                    );
+                    let change = Change::new(USERS, ChangeKind::Updated, json!(task), json!({"task": task, "i": i}));
                     returned.push(hub.publish(change).seq);
                     tokio::task::yield_now().await;
                 }

@@ -22,11 +22,7 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 // ---------------------------------------------------------------------------
 
 fn event(name: &str, data: Value) -> Event {
-    Event::new(
-        EventName::parse(name).expect("valid event name"),
-        data,
-        Hub::new(),
-    )
+    Event::new(EventName::parse(name).expect("valid event name"), data, Hub::new())
 }
 
 async fn call(router: &mut EventRouter, event: Event) -> Reply {
@@ -79,9 +75,7 @@ impl Binding for Clock {
 
     fn call(&self, event: Event) -> BoxFuture<'static, Reply> {
         let reply = match event.name().action() {
-            "now" => {
-                Reply::ok(json!({"from": "binding", "action": "now", "hash": event.name().hash()}))
-            }
+            "now" => Reply::ok(json!({"from": "binding", "action": "now", "hash": event.name().hash()})),
             "tick" => Reply::ok(json!({"from": "binding", "action": "tick", "data": event.data()})),
             _ => Reply::error(EventError::unknown_event(event.name().route())),
         };
@@ -142,9 +136,7 @@ async fn greet(
 async fn async_handler_receives_every_extractor() {
     let hub = Hub::new();
     let mut outbox = hub.connect(Identity::from(Principal::new("42")));
-    let mut router = EventRouter::new()
-        .on("demo.greet", greet)
-        .with_state(Prefix("> "));
+    let mut router = EventRouter::new().on("demo.greet", greet).with_state(Prefix("> "));
 
     let incoming = Event::new(
         EventName::parse("demo.greet#room1").expect("valid"),
@@ -171,17 +163,12 @@ async fn async_handler_receives_every_extractor() {
     let push = outbox.try_recv().expect("the handler's push");
     assert_eq!(push.after_reply, Some(4));
     let push: Value = serde_json::from_slice(&push.frame).expect("JSON");
-    assert_eq!(
-        push,
-        json!({"event": "demo.greeted", "data": {"message": "hello"}})
-    );
+    assert_eq!(push, json!({"event": "demo.greeted", "data": {"message": "hello"}}));
 }
 
 #[tokio::test]
 async fn handler_without_a_connection_sees_an_anonymous_untagged_event() {
-    let mut router = EventRouter::new()
-        .on("demo.greet", greet)
-        .with_state(Prefix(""));
+    let mut router = EventRouter::new().on("demo.greet", greet).with_state(Prefix(""));
     let reply = call(&mut router, event("demo.greet", json!({"message": "hi"}))).await;
     assert_eq!(
         ok(&reply),
@@ -203,8 +190,7 @@ async fn explicit_identity_reaches_the_handler() {
         json!({"id": identity.id(), "staff": identity.is_staff()})
     }
     let mut router = EventRouter::new().on("demo.who", who);
-    let incoming =
-        event("demo.who", json!({})).with_identity(Identity::from(Principal::new("7").staff(true)));
+    let incoming = event("demo.who", json!({})).with_identity(Identity::from(Principal::new("7").staff(true)));
     assert_eq!(
         ok(&call(&mut router, incoming).await),
         &json!({"id": "7", "staff": true})
@@ -222,16 +208,9 @@ async fn data_that_does_not_fit_answers_validation_and_skips_the_handler() {
     }
 
     let runs = Runs(Arc::new(AtomicUsize::new(0)));
-    let mut router = EventRouter::new()
-        .on("demo.greet", counted)
-        .with_state(runs.clone());
+    let mut router = EventRouter::new().on("demo.greet", counted).with_state(runs.clone());
 
-    for data in [
-        json!({"message": 5}),
-        json!({}),
-        json!([1, 2]),
-        json!("text"),
-    ] {
+    for data in [json!({"message": 5}), json!({}), json!([1, 2]), json!("text")] {
         let reply = call(&mut router, event("demo.greet", data.clone())).await;
         let error = err(&reply);
         assert_eq!(error.code(), ErrorCode::Validation, "data {data}");
@@ -298,10 +277,7 @@ async fn handler_results_become_replies() {
         .on("demo.failing", failing)
         .on("demo.raw", raw);
 
-    assert_eq!(
-        ok(&call(&mut router, event("demo.unit", json!({}))).await),
-        &json!({})
-    );
+    assert_eq!(ok(&call(&mut router, event("demo.unit", json!({}))).await), &json!({}));
     let reply = call(&mut router, event("demo.failing", json!({}))).await;
     assert_eq!(err(&reply).code(), ErrorCode::NotFound);
     assert_eq!(err(&reply).message(), "no such thing");
@@ -378,10 +354,7 @@ async fn blocking_handlers_run_off_the_reactor() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn blocking_handlers_take_extractors() {
-    #[allow(
-        clippy::needless_pass_by_value,
-        reason = "handler arguments are extracted by value"
-    )]
+    #[allow(clippy::needless_pass_by_value, reason = "handler arguments are extracted by value")]
     fn sum(Data(numbers): Data<Vec<i64>>, name: EventName) -> Json<Value> {
         Json(json!({"sum": numbers.iter().sum::<i64>(), "event": name.as_str()}))
     }
@@ -513,10 +486,7 @@ async fn a_custom_handler_overrides_the_bindings_action_of_the_same_name() {
     );
 
     assert_eq!(router.routes(), ["clock.now", "clock.tick", "demo.ping"]);
-    assert_eq!(
-        router.bindings().map(Binding::stream).collect::<Vec<_>>(),
-        ["clock"]
-    );
+    assert_eq!(router.bindings().map(Binding::stream).collect::<Vec<_>>(), ["clock"]);
     assert!(format!("{router:?}").contains("clock.tick"));
 }
 
@@ -525,9 +495,7 @@ async fn registration_order_does_not_matter_for_the_override() {
     async fn custom_now() -> Value {
         json!({"from": "handler"})
     }
-    let mut router = EventRouter::new()
-        .on("clock.now", custom_now)
-        .binding(Clock);
+    let mut router = EventRouter::new().on("clock.now", custom_now).binding(Clock);
     let reply = call(&mut router, event("clock.now", json!({}))).await;
     assert_eq!(ok(&reply), &json!({"from": "handler"}));
 }
@@ -558,10 +526,7 @@ async fn later_registrations_replace_earlier_ones() {
         .on("demo.n", second)
         .binding(Clock)
         .binding(OtherClock);
-    assert_eq!(
-        ok(&call(&mut router, event("demo.n", json!({}))).await),
-        &json!(2)
-    );
+    assert_eq!(ok(&call(&mut router, event("demo.n", json!({}))).await), &json!(2));
     assert_eq!(
         ok(&call(&mut router, event("clock.now", json!({}))).await),
         &json!("other")
@@ -576,11 +541,7 @@ async fn adding_routes_to_a_clone_leaves_the_original_unchanged() {
     let mut base = base;
     assert_eq!(base.routes(), ["demo.ping"]);
     assert_eq!(extended.routes(), ["clock.now", "clock.tick", "demo.ping"]);
-    assert!(
-        call(&mut extended, event("clock.now", json!({})))
-            .await
-            .is_ok()
-    );
+    assert!(call(&mut extended, event("clock.now", json!({}))).await.is_ok());
     assert!(!call(&mut base, event("clock.now", json!({}))).await.is_ok());
 }
 
@@ -672,9 +633,7 @@ async fn the_router_is_always_ready_even_with_calls_in_flight() {
     }
 
     let hold = Hold(Arc::new(tokio::sync::Semaphore::new(0)));
-    let mut router = EventRouter::new()
-        .on("demo.held", held)
-        .with_state(hold.clone());
+    let mut router = EventRouter::new().on("demo.held", held).with_state(hold.clone());
     let mut cx = Context::from_waker(Waker::noop());
     assert!(matches!(router.poll_ready(&mut cx), Poll::Ready(Ok(()))));
 
@@ -682,10 +641,7 @@ async fn the_router_is_always_ready_even_with_calls_in_flight() {
     for _ in 0..100 {
         assert!(matches!(router.poll_ready(&mut cx), Poll::Ready(Ok(()))));
         let mut future = router.call(event("demo.held", json!({})));
-        assert!(
-            future.as_mut().poll(&mut cx).is_pending(),
-            "the handler waits"
-        );
+        assert!(future.as_mut().poll(&mut cx).is_pending(), "the handler waits");
         in_flight.push(future);
     }
     // No backpressure: still ready with 100 calls pending.

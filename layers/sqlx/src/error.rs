@@ -29,9 +29,7 @@ pub enum ConfigError {
         name: String,
     },
     /// The primary key has a type that cannot address objects.
-    #[error(
-        "primary key {name:?} has type {field_type:?}; only integer and text keys are supported"
-    )]
+    #[error("primary key {name:?} has type {field_type:?}; only integer and text keys are supported")]
     UnsupportedPrimaryKeyType {
         /// The primary key name.
         name: String,

@@ -97,9 +97,7 @@ impl PageParams {
     /// query builder then reports [`QueryError::OutOfRange`](crate::QueryError::OutOfRange)).
     #[must_use]
     pub fn offset(&self) -> u64 {
-        self.page
-            .saturating_sub(1)
-            .saturating_mul(u64::from(self.limit))
+        self.page.saturating_sub(1).saturating_mul(u64::from(self.limit))
     }
 }
 
@@ -120,11 +118,7 @@ impl Errors {
     }
 
     fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(value) } else { Err(self.0) }
     }
 }
 
@@ -265,26 +259,16 @@ pub fn parse_query(schema: &ModelSchema, value: &Value) -> Result<Option<String>
 ///
 /// The union of the errors of [`parse_filters`], [`parse_order`] and
 /// [`parse_query`].
-pub fn parse_criteria(
-    schema: &ModelSchema,
-    data: &Map<String, Value>,
-) -> Result<Criteria, FieldErrors> {
+pub fn parse_criteria(schema: &ModelSchema, data: &Map<String, Value>) -> Result<Criteria, FieldErrors> {
     let get = |key: &str| data.get(key).unwrap_or(&Value::Null);
     let filters = parse_filters(schema, get("filters"));
     let order = parse_order(schema, get("order"));
     let query = parse_query(schema, get("query"));
     match (filters, order, query) {
-        (Ok(filters), Ok(order), Ok(query)) => Ok(Criteria {
-            filters,
-            order,
-            query,
-        }),
+        (Ok(filters), Ok(order), Ok(query)) => Ok(Criteria { filters, order, query }),
         (filters, order, query) => {
             let mut all = FieldErrors::new();
-            for errors in [filters.err(), order.err(), query.err()]
-                .into_iter()
-                .flatten()
-            {
+            for errors in [filters.err(), order.err(), query.err()].into_iter().flatten() {
                 for (key, messages) in errors {
                     all.entry(key).or_default().extend(messages);
                 }
@@ -303,11 +287,7 @@ pub fn parse_criteria(
 ///
 /// Messages under `"page"` and `"limit"`; under `"page"` too when the page
 /// starts beyond what a 64-bit offset can address.
-pub fn parse_page_params(
-    page: &Value,
-    limit: &Value,
-    limits: PageLimits,
-) -> Result<PageParams, FieldErrors> {
+pub fn parse_page_params(page: &Value, limit: &Value, limits: PageLimits) -> Result<PageParams, FieldErrors> {
     let mut errors = Errors::default();
     let max = limits.max_limit.max(1);
     let limit = match limit {
@@ -347,10 +327,7 @@ pub fn parse_page_params(
 /// An integer from a JSON integer or a decimal string; `None` otherwise.
 fn integer_of(value: &Value) -> Option<i128> {
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
+        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
         Value::String(s) => s.parse::<i128>().ok(),
         _ => None,
     }
@@ -462,9 +439,7 @@ fn pk_of(pk: &Field, value: &Value) -> Result<SqlValue, String> {
         (FieldType::Integer, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
         (FieldType::Integer, Value::String(s)) => s.parse::<i64>().ok().map(SqlValue::Int),
         (FieldType::Text, Value::String(s)) => Some(SqlValue::Text(s.clone())),
-        (FieldType::Text, Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            Some(SqlValue::Text(n.to_string()))
-        }
+        (FieldType::Text, Value::Number(n)) if n.is_i64() || n.is_u64() => Some(SqlValue::Text(n.to_string())),
         _ => None,
     }
     .ok_or_else(|| match pk.field_type() {
@@ -489,11 +464,9 @@ fn convert(field: &Field, value: &Value, leniency: Leniency) -> Result<SqlValue,
         (FieldType::Integer, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
         (FieldType::Integer, Value::String(s)) if lenient => s.parse().ok().map(SqlValue::Int),
         (FieldType::Float, Value::Number(n)) => n.as_f64().map(SqlValue::Float),
-        (FieldType::Float, Value::String(s)) if lenient => s
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(SqlValue::Float),
+        (FieldType::Float, Value::String(s)) if lenient => {
+            s.parse::<f64>().ok().filter(|f| f.is_finite()).map(SqlValue::Float)
+        }
         (FieldType::Boolean, Value::Bool(b)) => Some(SqlValue::Bool(*b)),
         (FieldType::Boolean, Value::String(s)) if lenient => match s.as_str() {
             "true" => Some(SqlValue::Bool(true)),
@@ -548,10 +521,7 @@ mod tests {
         );
         assert_eq!(
             parse_order(&s, &json!(["-date_joined", "email"])),
-            Ok(vec![
-                OrderTerm::desc("date_joined"),
-                OrderTerm::asc("email")
-            ])
+            Ok(vec![OrderTerm::desc("date_joined"), OrderTerm::asc("email")])
         );
     }
 
@@ -573,19 +543,10 @@ mod tests {
         for bad in [json!(""), json!("-"), json!("+id"), json!("id desc")] {
             assert!(parse_order(&s, &bad).is_err(), "{bad}");
         }
-        for bad in [
-            json!(1),
-            json!({"id": 1}),
-            json!(true),
-            json!([1]),
-            json!([["id"]]),
-        ] {
+        for bad in [json!(1), json!({"id": 1}), json!(true), json!([1]), json!([["id"]])] {
             assert_eq!(
                 parse_order(&s, &bad),
-                Err(errs(&[(
-                    "order",
-                    &["must be a field name or a list of field names"]
-                )])),
+                Err(errs(&[("order", &["must be a field name or a list of field names"])])),
                 "{bad}"
             );
         }
@@ -633,11 +594,7 @@ mod tests {
     #[test]
     fn filters_accept_query_string_forms() {
         let s = users();
-        let f = parse_filters(
-            &s,
-            &json!({"is_staff": "false", "id": ["5763"], "karma": "-1.5"}),
-        )
-        .expect("valid");
+        let f = parse_filters(&s, &json!({"is_staff": "false", "id": ["5763"], "karma": "-1.5"})).expect("valid");
         assert_eq!(f[0], Filter::any_of("id", vec![SqlValue::Int(5763)]));
         assert_eq!(f[1], Filter::eq("is_staff", false));
         assert_eq!(f[2], Filter::eq("karma", -1.5));
@@ -656,10 +613,7 @@ mod tests {
         );
         assert_eq!(
             parse_filters(&s, &json!({"karma": [1, null]})),
-            Err(errs(&[(
-                "karma",
-                &["a list of values cannot contain null"]
-            )]))
+            Err(errs(&[("karma", &["a list of values cannot contain null"])]))
         );
     }
 
@@ -783,10 +737,7 @@ mod tests {
             })
         );
         assert_eq!(parse_criteria(&s, &Map::new()), Ok(Criteria::default()));
-        let e = parse_criteria(
-            &s,
-            &obj(json!({"filters": {"nope": 1}, "order": "nope", "query": 5})),
-        );
+        let e = parse_criteria(&s, &obj(json!({"filters": {"nope": 1}, "order": "nope", "query": 5})));
         assert_eq!(
             e,
             Err(errs(&[
@@ -803,18 +754,9 @@ mod tests {
     fn page_defaults_and_clamping() {
         let l = PageLimits::default();
         let p = |page: Value, limit: Value| parse_page_params(&page, &limit, l);
-        assert_eq!(
-            p(json!(null), json!(null)),
-            Ok(PageParams { page: 1, limit: 25 })
-        );
-        assert_eq!(
-            p(json!(3), json!(10)),
-            Ok(PageParams { page: 3, limit: 10 })
-        );
-        assert_eq!(
-            p(json!("2"), json!("7")),
-            Ok(PageParams { page: 2, limit: 7 })
-        );
+        assert_eq!(p(json!(null), json!(null)), Ok(PageParams { page: 1, limit: 25 }));
+        assert_eq!(p(json!(3), json!(10)), Ok(PageParams { page: 3, limit: 10 }));
+        assert_eq!(p(json!("2"), json!("7")), Ok(PageParams { page: 2, limit: 7 }));
         assert_eq!(p(json!(1), json!(0)).map(|p| p.limit), Ok(1));
         assert_eq!(p(json!(1), json!(-5)).map(|p| p.limit), Ok(1));
         assert_eq!(p(json!(1), json!(1000)).map(|p| p.limit), Ok(100));
@@ -961,13 +903,9 @@ mod tests {
             parse_write(&s, &obj(json!({"email": "a@b.c"})), WriteMode::Create),
             Err(errs(&[("username", &["this field is required"])]))
         );
-        let v = parse_write(&s, &obj(json!({"email": "a@b.c"})), WriteMode::Update)
-            .expect("partial update");
+        let v = parse_write(&s, &obj(json!({"email": "a@b.c"})), WriteMode::Update).expect("partial update");
         assert_eq!(v.len(), 1);
-        assert_eq!(
-            parse_write(&s, &Map::new(), WriteMode::Update),
-            Ok(WriteValues::new())
-        );
+        assert_eq!(parse_write(&s, &Map::new(), WriteMode::Update), Ok(WriteValues::new()));
     }
 
     #[test]
@@ -1006,20 +944,9 @@ mod tests {
             Ok(WriteValues::new().with("karma", SqlValue::Null))
         );
         // 20 characters, several bytes each: counted as characters.
-        assert!(
-            parse_write(
-                &s,
-                &obj(json!({"username": "é".repeat(20)})),
-                WriteMode::Update
-            )
-            .is_ok()
-        );
+        assert!(parse_write(&s, &obj(json!({"username": "é".repeat(20)})), WriteMode::Update).is_ok());
         assert_eq!(
-            parse_write(
-                &s,
-                &obj(json!({"username": "a".repeat(21)})),
-                WriteMode::Update
-            ),
+            parse_write(&s, &obj(json!({"username": "a".repeat(21)})), WriteMode::Update),
             Err(errs(&[("username", &["at most 20 characters"])]))
         );
     }
@@ -1113,8 +1040,7 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
             ".{0,24}".prop_map(Value::String),
             key.clone().prop_map(Value::String),
             Just(Value::String("2024-01-01T00:00:00Z".into())),

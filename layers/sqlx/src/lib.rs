@@ -37,16 +37,17 @@ mod value;
 mod write_values;
 
 #[cfg(feature = "sqlite")]
-pub use binding::{AllFields, Fields, ModelBinding, ModelBindingBuilder, ReadRule, Serializer, Typed, ACTIONS, MAX_LIST_SIZE};
+pub use binding::{
+    ACTIONS, AllFields, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadRule, Serializer, Typed,
+};
 pub use dialect::Dialect;
 pub use error::ConfigError;
 pub use field::{Field, FieldType};
 pub use filter::{Condition, Filter};
 pub use ident::{MAX_IDENTIFIER_LEN, is_valid_identifier};
 pub use input::{
-    DEFAULT_PAGE_SIZE, FieldErrors, MAX_IN_LIST, MAX_PAGE_SIZE, MAX_QUERY_CHARS, PageLimits,
-    PageParams, WriteMode, parse_criteria, parse_filters, parse_order, parse_page_params, parse_pk,
-    parse_pks, parse_query, parse_write,
+    DEFAULT_PAGE_SIZE, FieldErrors, MAX_IN_LIST, MAX_PAGE_SIZE, MAX_QUERY_CHARS, PageLimits, PageParams, WriteMode,
+    parse_criteria, parse_filters, parse_order, parse_page_params, parse_pk, parse_pks, parse_query, parse_write,
 };
 pub use order::OrderTerm;
 pub use query::{Criteria, QueryBuilder, QueryError, Statement, contains_pattern};

@@ -176,12 +176,7 @@ impl<'a> QueryBuilder<'a> {
     /// A [`QueryError`] when the criteria name an undeclared field, a filter
     /// value does not fit its field, a search text is given with no
     /// searchable field, or `offset` exceeds `i64::MAX`.
-    pub fn search_page(
-        &self,
-        criteria: &Criteria,
-        limit: u32,
-        offset: u64,
-    ) -> Result<Statement, QueryError> {
+    pub fn search_page(&self, criteria: &Criteria, limit: u32, offset: u64) -> Result<Statement, QueryError> {
         let offset = i64::try_from(offset).map_err(|_| QueryError::OutOfRange)?;
         let mut w = self.writer();
         w.select_from();
@@ -321,10 +316,7 @@ impl<'a> QueryBuilder<'a> {
     }
 
     /// Pairs each value with its declared field, checking the type.
-    fn resolve_values<'v>(
-        &self,
-        values: &'v WriteValues,
-    ) -> Result<Vec<(&'a Field, &'v SqlValue)>, QueryError> {
+    fn resolve_values<'v>(&self, values: &'v WriteValues) -> Result<Vec<(&'a Field, &'v SqlValue)>, QueryError> {
         values
             .iter()
             .map(|(name, value)| {
@@ -340,9 +332,7 @@ impl<'a> QueryBuilder<'a> {
     fn declared(&self, name: &str) -> Result<&'a Field, QueryError> {
         self.schema
             .field(name)
-            .ok_or_else(|| QueryError::UnknownField {
-                field: name.to_owned(),
-            })
+            .ok_or_else(|| QueryError::UnknownField { field: name.to_owned() })
     }
 }
 
@@ -471,12 +461,12 @@ impl Writer<'_> {
             first = false;
         };
         for filter in &criteria.filters {
-            let field =
-                self.schema
-                    .field(filter.field())
-                    .ok_or_else(|| QueryError::UnknownField {
-                        field: filter.field().to_owned(),
-                    })?;
+            let field = self
+                .schema
+                .field(filter.field())
+                .ok_or_else(|| QueryError::UnknownField {
+                    field: filter.field().to_owned(),
+                })?;
             and(&mut self.sql);
             match filter.condition() {
                 Condition::Eq(SqlValue::Null) => {
@@ -510,12 +500,7 @@ impl Writer<'_> {
             let pattern = contains_pattern(text);
             self.sql.push('(');
             let schema = self.schema;
-            for (i, field) in schema
-                .fields()
-                .iter()
-                .filter(|f| f.is_searchable())
-                .enumerate()
-            {
+            for (i, field) in schema.fields().iter().filter(|f| f.is_searchable()).enumerate() {
                 if i > 0 {
                     self.sql.push_str(" OR ");
                 }
@@ -547,21 +532,17 @@ impl Writer<'_> {
         let order = self.schema.effective_order(requested);
         self.sql.push_str(" ORDER BY ");
         for (i, term) in order.iter().enumerate() {
-            let field =
-                self.schema
-                    .field(term.field())
-                    .ok_or_else(|| QueryError::UnknownField {
-                        field: term.field().to_owned(),
-                    })?;
+            let field = self
+                .schema
+                .field(term.field())
+                .ok_or_else(|| QueryError::UnknownField {
+                    field: term.field().to_owned(),
+                })?;
             if i > 0 {
                 self.sql.push_str(", ");
             }
             push_quoted(&mut self.sql, field.name());
-            self.sql.push_str(if term.is_descending() {
-                " DESC"
-            } else {
-                " ASC"
-            });
+            self.sql.push_str(if term.is_descending() { " DESC" } else { " ASC" });
         }
         Ok(())
     }
@@ -694,9 +675,8 @@ mod tests {
     fn default_order_and_tie_break() {
         let s = sqlite(|b| b.search_page(&Criteria::default(), 25, 0));
         assert!(
-            s.sql.ends_with(
-                r#"FROM "auth_user" ORDER BY "username" ASC, "id" ASC LIMIT ? OFFSET ?"#
-            ),
+            s.sql
+                .ends_with(r#"FROM "auth_user" ORDER BY "username" ASC, "id" ASC LIMIT ? OFFSET ?"#),
             "{}",
             s.sql
         );
@@ -744,22 +724,15 @@ mod tests {
         let s = sqlite(|b| b.list(&Criteria::default(), 1000));
         assert_eq!(
             s.sql,
-            format!(
-                r#"SELECT {SQLITE_COLUMNS} FROM "auth_user" ORDER BY "username" ASC, "id" ASC LIMIT ?"#
-            )
+            format!(r#"SELECT {SQLITE_COLUMNS} FROM "auth_user" ORDER BY "username" ASC, "id" ASC LIMIT ?"#)
         );
         assert_eq!(s.params, vec![SqlValue::Int(1001)]);
         let p = postgres(|b| b.list(&Criteria::default(), 5));
         assert!(p.sql.ends_with("LIMIT $1"), "{}", p.sql);
         let schema = users();
-        let err =
-            QueryBuilder::new(&schema, Dialect::Sqlite).list(&Criteria::default(), usize::MAX);
+        let err = QueryBuilder::new(&schema, Dialect::Sqlite).list(&Criteria::default(), usize::MAX);
         assert_eq!(err, Err(QueryError::OutOfRange));
-        let err = QueryBuilder::new(&schema, Dialect::Sqlite).search_page(
-            &Criteria::default(),
-            1,
-            u64::MAX,
-        );
+        let err = QueryBuilder::new(&schema, Dialect::Sqlite).search_page(&Criteria::default(), 1, u64::MAX);
         assert_eq!(err, Err(QueryError::OutOfRange));
     }
 
@@ -778,10 +751,7 @@ mod tests {
         );
         assert_eq!(
             s.params,
-            vec![
-                SqlValue::from("bob"),
-                SqlValue::from("2024-01-01T00:00:00.000Z")
-            ]
+            vec![SqlValue::from("bob"), SqlValue::from("2024-01-01T00:00:00.000Z")]
         );
         let p = postgres(|b| b.insert(&values));
         assert_eq!(
@@ -799,23 +769,15 @@ mod tests {
 
     #[test]
     fn update() {
-        let values = WriteValues::new()
-            .with("username", "eve")
-            .with("karma", 1.5);
+        let values = WriteValues::new().with("username", "eve").with("karma", 1.5);
         let s = sqlite(|b| b.update(&SqlValue::Int(7), &values));
         assert_eq!(
             s.sql,
-            format!(
-                r#"UPDATE "auth_user" SET "username" = ?, "karma" = ? WHERE "id" = ? RETURNING {SQLITE_COLUMNS}"#
-            )
+            format!(r#"UPDATE "auth_user" SET "username" = ?, "karma" = ? WHERE "id" = ? RETURNING {SQLITE_COLUMNS}"#)
         );
         assert_eq!(
             s.params,
-            vec![
-                SqlValue::from("eve"),
-                SqlValue::Float(1.5),
-                SqlValue::Int(7)
-            ]
+            vec![SqlValue::from("eve"), SqlValue::Float(1.5), SqlValue::Int(7)]
         );
         let p = postgres(|b| b.update(&SqlValue::Int(7), &values));
         assert_eq!(
@@ -854,10 +816,7 @@ mod tests {
             filters: vec![f],
             ..Criteria::default()
         };
-        assert_eq!(
-            b.count(&by(Filter::eq("password_hash", "x"))),
-            unknown("password_hash")
-        );
+        assert_eq!(b.count(&by(Filter::eq("password_hash", "x"))), unknown("password_hash"));
         let ordered = Criteria {
             order: vec![OrderTerm::asc("1; DROP TABLE x")],
             ..Criteria::default()
@@ -924,25 +883,19 @@ mod tests {
     fn statements_with(text: &str, order_key: &str, dialect: Dialect) -> Vec<Statement> {
         let schema = users();
         let b = QueryBuilder::new(&schema, dialect);
-        let order = crate::input::parse_order(&schema, &serde_json::Value::from(order_key))
-            .unwrap_or_default();
+        let order = crate::input::parse_order(&schema, &serde_json::Value::from(order_key)).unwrap_or_default();
         let criteria = Criteria {
             filters: vec![
                 Filter::eq("username", text),
                 Filter::any_of(
                     "email",
-                    vec![
-                        SqlValue::from(text),
-                        SqlValue::from(format!("{text}{text}")),
-                    ],
+                    vec![SqlValue::from(text), SqlValue::from(format!("{text}{text}"))],
                 ),
             ],
             order,
             query: Some(text.to_owned()),
         };
-        let values = WriteValues::new()
-            .with("username", text)
-            .with("email", text);
+        let values = WriteValues::new().with("username", text).with("email", text);
         [
             b.search_page(&criteria, 25, 0),
             b.count(&criteria),

@@ -18,10 +18,7 @@ use crate::value::SqlValue;
 ///
 /// A [`sqlx::Error`] when a column is missing or holds a value of another
 /// storage class (text in an integer column, a non-finite float, ...).
-pub fn decode_row(
-    schema: &ModelSchema,
-    row: &SqliteRow,
-) -> Result<Map<String, Value>, sqlx::Error> {
+pub fn decode_row(schema: &ModelSchema, row: &SqliteRow) -> Result<Map<String, Value>, sqlx::Error> {
     let mut object = Map::new();
     for field in schema.readable_fields() {
         object.insert(field.name().to_owned(), decode_field(field, row)?);
@@ -49,12 +46,10 @@ fn decode_field(field: &Field, row: &SqliteRow) -> Result<Value, sqlx::Error> {
             } else {
                 row.try_get::<f64, _>(name)?
             };
-            Value::Number(
-                Number::from_f64(f).ok_or_else(|| sqlx::Error::ColumnDecode {
-                    index: format!("{name:?}"),
-                    source: "non-finite float cannot be sent as JSON".into(),
-                })?,
-            )
+            Value::Number(Number::from_f64(f).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: format!("{name:?}"),
+                source: "non-finite float cannot be sent as JSON".into(),
+            })?)
         }
         FieldType::Boolean => Value::Bool(row.try_get::<bool, _>(name)?),
         FieldType::Text | FieldType::Timestamp => Value::String(row.try_get::<String, _>(name)?),

@@ -196,14 +196,10 @@ impl ModelSchemaBuilder {
             });
         }
         if !pk.is_readable() {
-            return Err(ConfigError::PrimaryKeyNotReadable {
-                name: self.primary_key,
-            });
+            return Err(ConfigError::PrimaryKeyNotReadable { name: self.primary_key });
         }
         if pk.is_nullable() {
-            return Err(ConfigError::NullablePrimaryKey {
-                name: self.primary_key,
-            });
+            return Err(ConfigError::NullablePrimaryKey { name: self.primary_key });
         }
 
         let mut default_order: Vec<OrderTerm> = Vec::with_capacity(self.default_order.len());
@@ -248,10 +244,7 @@ fn check_field(field: &Field) -> Result<(), ConfigError> {
         return Err(ConfigError::InvalidIdentifier { name: name() });
     }
     let is_text = field.field_type() == FieldType::Text;
-    if field
-        .max_length_limit()
-        .is_some_and(|max| !is_text || max == 0)
-    {
+    if field.max_length_limit().is_some_and(|max| !is_text || max == 0) {
         return Err(ConfigError::InvalidMaxLength { name: name() });
     }
     if field.is_searchable() && !is_text {
@@ -260,9 +253,7 @@ fn check_field(field: &Field) -> Result<(), ConfigError> {
     if field.is_required() && !field.is_writable() {
         return Err(ConfigError::RequiredNotWritable { name: name() });
     }
-    if (field.is_searchable() || field.is_filterable() || field.is_orderable())
-        && !field.is_readable()
-    {
+    if (field.is_searchable() || field.is_filterable() || field.is_orderable()) && !field.is_readable() {
         return Err(ConfigError::UnreadableQueryField { name: name() });
     }
     Ok(())
@@ -275,14 +266,7 @@ mod tests {
     fn users() -> ModelSchemaBuilder {
         ModelSchema::builder("auth_user")
             .field(Field::integer("id").read().order())
-            .field(
-                Field::text("username")
-                    .read()
-                    .write()
-                    .search()
-                    .order()
-                    .required(),
-            )
+            .field(Field::text("username").read().write().search().order().required())
             .field(Field::boolean("is_staff").read().filter())
     }
 
@@ -346,21 +330,14 @@ mod tests {
     fn rejects_bad_primary_keys() {
         assert_eq!(
             users().primary_key("uuid").build(),
-            Err(ConfigError::MissingPrimaryKey {
-                name: "uuid".into()
-            })
+            Err(ConfigError::MissingPrimaryKey { name: "uuid".into() })
         );
         assert!(matches!(
-            users()
-                .field(Field::float("score").read())
-                .primary_key("score")
-                .build(),
+            users().field(Field::float("score").read()).primary_key("score").build(),
             Err(ConfigError::UnsupportedPrimaryKeyType { .. })
         ));
         assert!(matches!(
-            ModelSchema::builder("t")
-                .field(Field::integer("id"))
-                .build(),
+            ModelSchema::builder("t").field(Field::integer("id")).build(),
             Err(ConfigError::PrimaryKeyNotReadable { .. })
         ));
         assert!(matches!(
@@ -380,15 +357,11 @@ mod tests {
     fn rejects_bad_default_order() {
         assert_eq!(
             users().default_order(["-nope"]).build(),
-            Err(ConfigError::UnknownOrderField {
-                term: "-nope".into()
-            })
+            Err(ConfigError::UnknownOrderField { term: "-nope".into() })
         );
         assert_eq!(
             users().default_order([""]).build(),
-            Err(ConfigError::UnknownOrderField {
-                term: String::new()
-            })
+            Err(ConfigError::UnknownOrderField { term: String::new() })
         );
         assert_eq!(
             users().default_order(["is_staff"]).build(),
@@ -434,9 +407,6 @@ mod tests {
             );
         }
         assert!(users().field(Field::integer("owner_id")).build().is_ok());
-        assert_eq!(
-            users().page_size(0).build(),
-            Err(ConfigError::InvalidPageSize)
-        );
+        assert_eq!(users().page_size(0).build(), Err(ConfigError::InvalidPageSize));
     }
 }

@@ -65,19 +65,14 @@ impl StoreError {
                 match db.kind() {
                     ErrorKind::UniqueViolation => Self::Conflict { field: field() },
                     ErrorKind::NotNullViolation => Self::Constraint { field: field() },
-                    ErrorKind::ForeignKeyViolation | ErrorKind::CheckViolation => {
-                        Self::Constraint { field: None }
-                    }
-                    _ if db.code().is_some_and(|c| is_transient_sqlite_code(&c)) => {
-                        Self::Unavailable(err)
-                    }
+                    ErrorKind::ForeignKeyViolation | ErrorKind::CheckViolation => Self::Constraint { field: None },
+                    _ if db.code().is_some_and(|c| is_transient_sqlite_code(&c)) => Self::Unavailable(err),
                     _ => Self::Internal(Box::new(err)),
                 }
             }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+                Self::Unavailable(err)
+            }
             _ => Self::Internal(Box::new(err)),
         }
     }
@@ -180,12 +175,7 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let stmt = self.builder().select_by_pks(&unique)?;
-        let mut rows: Vec<Option<Object>> = self
-            .fetch_all(&self.pool, stmt)
-            .await?
-            .into_iter()
-            .map(Some)
-            .collect();
+        let mut rows: Vec<Option<Object>> = self.fetch_all(&self.pool, stmt).await?.into_iter().map(Some).collect();
         let pk_name = self.schema.primary_key().name();
         let mut ordered = Vec::with_capacity(rows.len());
         for pk in &unique {
@@ -207,11 +197,7 @@ impl SqliteStore {
     ///
     /// [`StoreError::Unavailable`] or [`StoreError::Internal`] (also for
     /// criteria naming undeclared fields).
-    pub async fn search(
-        &self,
-        criteria: &Criteria,
-        page: PageParams,
-    ) -> Result<SearchPage, StoreError> {
+    pub async fn search(&self, criteria: &Criteria, page: PageParams) -> Result<SearchPage, StoreError> {
         let builder = self.builder();
         let count_stmt = builder.count(criteria)?;
         let page_stmt = builder.search_page(criteria, page.limit, page.offset())?;
@@ -271,11 +257,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// As [`insert`](Self::insert).
-    pub async fn update(
-        &self,
-        pk: &SqlValue,
-        values: &WriteValues,
-    ) -> Result<Option<Object>, StoreError> {
+    pub async fn update(&self, pk: &SqlValue, values: &WriteValues) -> Result<Option<Object>, StoreError> {
         if values.is_empty() {
             return self.fetch_one(pk).await;
         }
@@ -295,11 +277,7 @@ impl SqliteStore {
         self.fetch_optional(&self.pool, stmt).await
     }
 
-    async fn fetch_all<'e, E>(
-        &self,
-        executor: E,
-        stmt: Statement,
-    ) -> Result<Vec<Object>, StoreError>
+    async fn fetch_all<'e, E>(&self, executor: E, stmt: Statement) -> Result<Vec<Object>, StoreError>
     where
         E: Executor<'e, Database = Sqlite>,
     {
@@ -312,11 +290,7 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn fetch_optional<'e, E>(
-        &self,
-        executor: E,
-        stmt: Statement,
-    ) -> Result<Option<Object>, StoreError>
+    async fn fetch_optional<'e, E>(&self, executor: E, stmt: Statement) -> Result<Option<Object>, StoreError>
     where
         E: Executor<'e, Database = Sqlite>,
     {
@@ -422,11 +396,7 @@ mod tests {
     }
 
     fn page(page: u64, limit: u32) -> PageParams {
-        ok(parse_page_params(
-            &json!(page),
-            &json!(limit),
-            PageLimits::default(),
-        ))
+        ok(parse_page_params(&json!(page), &json!(limit), PageLimits::default()))
     }
 
     fn only_users() -> Criteria {
@@ -464,12 +434,7 @@ mod tests {
     async fn fetch_many_keeps_request_order() {
         let store = store().await;
         let rows = ok(store
-            .fetch_many(&[
-                SqlValue::Int(3),
-                SqlValue::Int(999),
-                SqlValue::Int(1),
-                SqlValue::Int(3),
-            ])
+            .fetch_many(&[SqlValue::Int(3), SqlValue::Int(999), SqlValue::Int(1), SqlValue::Int(3)])
             .await);
         assert_eq!(names(&rows), ["user03", "user01"]);
         assert!(ok(store.fetch_many(&[]).await).is_empty());
@@ -574,14 +539,9 @@ mod tests {
         assert_eq!(r.count, 11); // user02, user20..user29
         let r = ok(store.search(&find("@EXAMPLE.com"), page(1, 25)).await);
         assert_eq!(r.count, 30);
-        let r = ok(store
-            .search(&find("'; DROP TABLE auth_user; --"), page(1, 25))
-            .await);
+        let r = ok(store.search(&find("'; DROP TABLE auth_user; --"), page(1, 25)).await);
         assert_eq!(r.count, 0);
-        assert_eq!(
-            ok(store.search(&Criteria::default(), page(1, 1)).await).count,
-            33
-        );
+        assert_eq!(ok(store.search(&Criteria::default(), page(1, 1)).await).count, 33);
     }
 
     #[tokio::test]
@@ -621,18 +581,12 @@ mod tests {
         assert_eq!(canonical_timestamp(joined).as_deref(), Some(joined));
 
         let changed = ok(store
-            .update(
-                &SqlValue::Int(104),
-                &WriteValues::new().with("email", SqlValue::Null),
-            )
+            .update(&SqlValue::Int(104), &WriteValues::new().with("email", SqlValue::Null))
             .await)
         .expect("exists");
         assert_eq!(changed["email"], Value::Null);
         assert_eq!(changed["username"], json!("new"));
-        assert_eq!(
-            ok(store.fetch_one(&SqlValue::Int(104)).await),
-            Some(changed.clone())
-        );
+        assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), Some(changed.clone()));
 
         let unchanged = ok(store.update(&SqlValue::Int(104), &WriteValues::new()).await);
         assert_eq!(unchanged, Some(changed.clone()));
@@ -642,10 +596,7 @@ mod tests {
                 .await),
             None
         );
-        assert_eq!(
-            ok(store.update(&SqlValue::Int(999), &WriteValues::new()).await),
-            None
-        );
+        assert_eq!(ok(store.update(&SqlValue::Int(999), &WriteValues::new()).await), None);
 
         let deleted = ok(store.delete(&SqlValue::Int(104)).await);
         assert_eq!(deleted, Some(changed));
@@ -666,26 +617,19 @@ mod tests {
             Err(StoreError::Conflict { field: Some(f) }) if f == "username"
         ));
         // Server-set primary keys conflict too.
-        let pk = WriteValues::new()
-            .with("id", 1_i64)
-            .with("username", "fresh");
+        let pk = WriteValues::new().with("id", 1_i64).with("username", "fresh");
         assert!(matches!(
             store.insert(&pk).await,
             Err(StoreError::Conflict { field: Some(f) }) if f == "id"
         ));
         // Nothing was written.
-        assert_eq!(
-            ok(store.search(&Criteria::default(), page(1, 1)).await).count,
-            33
-        );
+        assert_eq!(ok(store.search(&Criteria::default(), page(1, 1)).await).count, 33);
     }
 
     #[tokio::test]
     async fn other_constraints_are_constraint_errors() {
         let store = store().await;
-        let negative = WriteValues::new()
-            .with("username", "neg")
-            .with("karma", -1.0);
+        let negative = WriteValues::new().with("username", "neg").with("karma", -1.0);
         assert!(matches!(
             store.insert(&negative).await,
             Err(StoreError::Constraint { field: None })
@@ -765,10 +709,7 @@ mod tests {
             field("UNIQUE constraint failed: auth_user.password_hash, auth_user.email").as_deref(),
             Some("email")
         );
-        assert_eq!(
-            field("UNIQUE constraint failed: auth_user.password_hash"),
-            None
-        );
+        assert_eq!(field("UNIQUE constraint failed: auth_user.password_hash"), None);
         assert_eq!(
             field("NOT NULL constraint failed: auth_user.karma").as_deref(),
             Some("karma")

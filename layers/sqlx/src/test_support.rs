@@ -17,30 +17,10 @@ pub(crate) fn users() -> ModelSchema {
                 .required()
                 .max_length(20),
         )
-        .field(
-            Field::text("email")
-                .read()
-                .write()
-                .search()
-                .order()
-                .nullable(),
-        )
+        .field(Field::text("email").read().write().search().order().nullable())
         .field(Field::boolean("is_staff").read().filter())
-        .field(
-            Field::float("karma")
-                .read()
-                .write()
-                .filter()
-                .order()
-                .nullable(),
-        )
-        .field(
-            Field::timestamp("date_joined")
-                .read()
-                .write()
-                .filter()
-                .order(),
-        )
+        .field(Field::float("karma").read().write().filter().order().nullable())
+        .field(Field::timestamp("date_joined").read().write().filter().order())
         .default_order(["username"])
         .build();
     match schema {
@@ -50,8 +30,7 @@ pub(crate) fn users() -> ModelSchema {
 }
 
 /// The select list of [`users`] on SQLite.
-pub(crate) const SQLITE_COLUMNS: &str =
-    r#""id", "username", "email", "is_staff", "karma", "date_joined""#;
+pub(crate) const SQLITE_COLUMNS: &str = r#""id", "username", "email", "is_staff", "karma", "date_joined""#;
 
 /// The select list of [`users`] on PostgreSQL.
 pub(crate) const POSTGRES_COLUMNS: &str = r#""id", "username", "email", "is_staff", "karma", to_char("date_joined" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "date_joined""#;

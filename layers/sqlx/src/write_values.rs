@@ -40,10 +40,7 @@ impl WriteValues {
     /// The value of `field`, if set.
     #[must_use]
     pub fn get(&self, field: &str) -> Option<&SqlValue> {
-        self.values
-            .iter()
-            .find(|(name, _)| name == field)
-            .map(|(_, v)| v)
+        self.values.iter().find(|(name, _)| name == field).map(|(_, v)| v)
     }
 
     /// Removes and returns the value of `field`.
@@ -79,10 +76,7 @@ mod tests {
         let mut v = WriteValues::new().with("a", 1_i64).with("b", "x");
         v.set("a", 2_i64);
         let pairs: Vec<_> = v.iter().collect();
-        assert_eq!(
-            pairs,
-            vec![("a", &SqlValue::Int(2)), ("b", &SqlValue::from("x"))]
-        );
+        assert_eq!(pairs, vec![("a", &SqlValue::Int(2)), ("b", &SqlValue::from("x"))]);
         assert_eq!(v.len(), 2);
         assert_eq!(v.remove("a"), Some(SqlValue::Int(2)));
         assert_eq!(v.get("a"), None);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{Notify, mpsc};
 
 use super::hub::HubInner;
 use crate::identity::Identity;
@@ -139,7 +139,10 @@ impl Connection {
     pub(crate) fn memberships(&self) -> std::sync::MutexGuard<'_, Memberships> {
         // A poisoned lock only means another thread panicked mid-update of a
         // set of names; the sets stay usable.
-        self.inner.memberships.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .memberships
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Subscriptions (feeds and objects) the connection holds.
@@ -204,6 +207,8 @@ impl Drop for Outbox {
 
 impl fmt::Debug for Outbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outbox").field("connection", &self.connection).finish_non_exhaustive()
+        f.debug_struct("Outbox")
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
     }
 }

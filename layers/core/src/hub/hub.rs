@@ -289,7 +289,13 @@ impl Hub {
     pub fn publish(&self, change: Change) -> StreamPosition {
         let state = self.inner.stream(&change.stream);
         let config = &self.inner.config;
-        let seq = lock(&state).publish(change, &self.inner.epoch, self.origin, config.history_len, config.history_age);
+        let seq = lock(&state).publish(
+            change,
+            &self.inner.epoch,
+            self.origin,
+            config.history_len,
+            config.history_age,
+        );
         self.position_at(seq)
     }
 
@@ -342,8 +348,8 @@ impl Hub {
         let mut replayed = 0;
         let mut ended = false;
         if let Some(since) = since {
-            let resumable =
-                since.epoch == self.inner.epoch && state.can_replay_after(since.seq, config.history_len, config.history_age);
+            let resumable = since.epoch == self.inner.epoch
+                && state.can_replay_after(since.seq, config.history_len, config.history_age);
             if resumable {
                 (replayed, ended) = state.replay(connection, &target, since.seq, &self.inner.epoch, self.origin);
             } else {
@@ -416,7 +422,10 @@ impl Hub {
         };
         let mut sent = 0;
         for connection in &members {
-            let after_reply = self.origin.filter(|o| o.connection == connection.id()).map(|o| o.request);
+            let after_reply = self
+                .origin
+                .filter(|o| o.connection == connection.id())
+                .map(|o| o.request);
             if connection.push(Outbound {
                 frame: frame.clone(),
                 after_reply,

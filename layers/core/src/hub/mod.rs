@@ -9,7 +9,7 @@ mod hub;
 mod stream;
 mod subscription;
 
-pub use change::{pk_key, Change, ChangeKind, Visibility};
+pub use change::{Change, ChangeKind, Visibility, pk_key};
 pub use connection::{Connection, Origin, Outbound, Outbox};
-pub use hub::{user_group, Hub, HubConfig, SubscribeError, ALL_GROUP, MAX_GROUPS_PER_CONNECTION};
+pub use hub::{ALL_GROUP, Hub, HubConfig, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};
 pub use subscription::{PushForm, StreamPosition, Subscribed, Target};

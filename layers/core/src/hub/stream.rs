@@ -134,7 +134,10 @@ impl StreamState {
         if let Some(subscribers) = self.objects.get_mut(&change.pk_key) {
             let name = &self.name;
             let forget = |connection: &Connection| {
-                connection.memberships().objects.remove(&(name.clone(), change.pk_key.clone()));
+                connection
+                    .memberships()
+                    .objects
+                    .remove(&(name.clone(), change.pk_key.clone()));
             };
             subscribers.retain(|id, subscriber| {
                 let connection = &subscriber.connection;
@@ -319,7 +322,10 @@ impl StreamState {
                 self.feed.remove(&connection.id()).is_some()
             }
             Target::Object { pk, .. } => {
-                connection.memberships().objects.remove(&(self.name.clone(), pk.clone()));
+                connection
+                    .memberships()
+                    .objects
+                    .remove(&(self.name.clone(), pk.clone()));
                 self.remove_object(connection.id(), pk)
             }
         }

@@ -159,10 +159,7 @@ impl EventError {
 
     /// `validation` with a field map.
     pub fn validation(fields: FieldErrors) -> Self {
-        let fields: serde_json::Map<String, Value> = fields
-            .into_iter()
-            .map(|(k, v)| (k, Value::from(v)))
-            .collect();
+        let fields: serde_json::Map<String, Value> = fields.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
         Self::new(ErrorCode::Validation, "invalid input").with_detail("fields", fields)
     }
 
@@ -262,7 +259,9 @@ mod tests {
 
     #[test]
     fn details_cannot_override_code_or_message() {
-        let err = EventError::bad_request("x").with_detail("code", "internal").with_detail("message", "leak");
+        let err = EventError::bad_request("x")
+            .with_detail("code", "internal")
+            .with_detail("message", "leak");
         let json = serde_json::to_value(&err).unwrap();
         assert_eq!(json, serde_json::json!({"code": "bad_request", "message": "x"}));
     }

@@ -187,7 +187,10 @@ mod tests {
     #[test]
     fn splits_stream_action_and_hash() {
         let name = EventName::parse("simple_reflexion.ping").unwrap();
-        assert_eq!((name.stream(), name.action(), name.hash()), ("simple_reflexion", "ping", None));
+        assert_eq!(
+            (name.stream(), name.action(), name.hash()),
+            ("simple_reflexion", "ping", None)
+        );
         let name = EventName::parse("a.b.c.d#x#y").unwrap();
         assert_eq!((name.stream(), name.action(), name.hash()), ("a.b.c", "d", Some("x#y")));
         assert_eq!(name.route(), "a.b.c.d");

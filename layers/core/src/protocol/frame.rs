@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::EventError;
 use super::event_name::EventName;
@@ -107,7 +107,12 @@ impl FrameError {
 
     /// Encodes the error reply for this frame.
     pub fn encode(&self) -> Bytes {
-        encode_reply(self.event.as_deref(), Err(&self.error), self.request_id.as_ref(), &ReplyMeta::default())
+        encode_reply(
+            self.event.as_deref(),
+            Err(&self.error),
+            self.request_id.as_ref(),
+            &ReplyMeta::default(),
+        )
     }
 }
 
@@ -188,7 +193,9 @@ pub fn parse_frame(bytes: &[u8]) -> Result<InboundFrame, FrameError> {
 fn describe_json_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Io | Category::Syntax => format!("frame is not valid JSON (line {}, column {})", err.line(), err.column()),
+        Category::Io | Category::Syntax => {
+            format!("frame is not valid JSON (line {}, column {})", err.line(), err.column())
+        }
         Category::Eof => "frame is not valid JSON (unexpected end)".to_owned(),
         Category::Data => "frame is not a JSON object".to_owned(),
     }
@@ -304,28 +311,49 @@ mod tests {
         assert_eq!(err.event, None);
         assert_eq!(err.request_id, Some(RequestId::from(2)));
         let reply: Value = serde_json::from_slice(&err.encode()).unwrap();
-        assert_eq!(reply, json!({"event": null, "error": {"code": "bad_request", "message": "`event` must be a string"}, "request_id": 2}));
+        assert_eq!(
+            reply,
+            json!({"event": null, "error": {"code": "bad_request", "message": "`event` must be a string"}, "request_id": 2})
+        );
     }
 
     #[test]
     fn rejects_non_objects_and_bad_request_ids() {
-        for input in [&b"[]"[..], b"1", b"\"x\"", b"null", br#"{"event":"a.b","request_id":[1]}"#] {
+        for input in [
+            &b"[]"[..],
+            b"1",
+            b"\"x\"",
+            b"null",
+            br#"{"event":"a.b","request_id":[1]}"#,
+        ] {
             assert!(parse_frame(input).is_err(), "{input:?}");
         }
-        let long = format!(r#"{{"event":"a.b","request_id":"{}"}}"#, "x".repeat(MAX_REQUEST_ID_LEN + 1));
+        let long = format!(
+            r#"{{"event":"a.b","request_id":"{}"}}"#,
+            "x".repeat(MAX_REQUEST_ID_LEN + 1)
+        );
         assert!(parse_frame(long.as_bytes()).is_err());
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!(r#"{{"event":"a.b","data":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            r#"{{"event":"a.b","data":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let err = parse_frame(deep.as_bytes()).unwrap_err();
         assert_eq!(err.error.code(), super::super::ErrorCode::BadRequest);
     }
 
     #[test]
     fn replies_keep_event_and_request_id() {
-        let bytes = encode_reply(Some("a.b#1"), Ok(&json!({"x": 1})), Some(&RequestId::from(9)), &ReplyMeta::default());
+        let bytes = encode_reply(
+            Some("a.b#1"),
+            Ok(&json!({"x": 1})),
+            Some(&RequestId::from(9)),
+            &ReplyMeta::default(),
+        );
         let reply: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(reply, json!({"event": "a.b#1", "data": {"x": 1}, "request_id": 9}));
     }
@@ -335,7 +363,10 @@ mod tests {
         let data = RawValue::from_string("{\"id\":1}".into()).unwrap();
         let bytes = encode_push("a.B.updated#1", &data, Some(("e1", 4)));
         let push: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(push, json!({"event": "a.B.updated#1", "data": {"id": 1}, "seq": 4, "epoch": "e1"}));
+        assert_eq!(
+            push,
+            json!({"event": "a.B.updated#1", "data": {"id": 1}, "seq": 4, "epoch": "e1"})
+        );
     }
 
     proptest! {

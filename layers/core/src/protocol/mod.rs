@@ -9,5 +9,5 @@ mod frame;
 pub use error::{ErrorCode, EventError, FieldErrors};
 pub use event_name::{EventName, EventNameError, MAX_EVENT_NAME_LEN};
 pub use frame::{
-    encode_push, encode_reply, parse_frame, FrameError, InboundFrame, ReplyMeta, RequestId, MAX_REQUEST_ID_LEN,
+    FrameError, InboundFrame, MAX_REQUEST_ID_LEN, ReplyMeta, RequestId, encode_push, encode_reply, parse_frame,
 };

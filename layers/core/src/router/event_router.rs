@@ -7,8 +7,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use tower::Service;
 
 use super::binding::Binding;
@@ -159,7 +159,9 @@ impl EventRouter {
         if let Some(binding) = self.routes.bindings.get(event.name().stream()) {
             return binding.call(event);
         }
-        Box::pin(std::future::ready(Reply::error(EventError::unknown_event(event.name().route()))))
+        Box::pin(std::future::ready(Reply::error(EventError::unknown_event(
+            event.name().route(),
+        ))))
     }
 }
 

@@ -83,7 +83,10 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for State<T> {
         match states.get::<T>() {
             Some(state) => Ok(State(state.clone())),
             None => {
-                tracing::error!(state = std::any::type_name::<T>(), "handler asks for a state that was never registered");
+                tracing::error!(
+                    state = std::any::type_name::<T>(),
+                    "handler asks for a state that was never registered"
+                );
                 Err(EventError::internal())
             }
         }

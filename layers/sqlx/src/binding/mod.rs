@@ -6,5 +6,5 @@ mod request;
 mod serializer;
 mod subscription;
 
-pub use model_binding::{ModelBinding, ModelBindingBuilder, ReadRule, ACTIONS, MAX_LIST_SIZE};
+pub use model_binding::{ACTIONS, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadRule};
 pub use serializer::{AllFields, Fields, Serializer, Typed};

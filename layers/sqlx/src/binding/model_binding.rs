@@ -21,7 +21,17 @@ use crate::store::{Object, SqliteStore};
 pub const MAX_LIST_SIZE: usize = 1000;
 
 /// Every built-in model action.
-pub const ACTIONS: [&str; 9] = ["retrieve", "search", "list", "create", "update", "save", "delete", "subscribe", "unsubscribe"];
+pub const ACTIONS: [&str; 9] = [
+    "retrieve",
+    "search",
+    "list",
+    "create",
+    "update",
+    "save",
+    "delete",
+    "subscribe",
+    "unsubscribe",
+];
 
 /// Decides whether an identity may read an object; gates every push.
 pub type ReadRule = Arc<dyn Fn(&Identity, &Object) -> bool + Send + Sync>;
@@ -178,14 +188,20 @@ impl ModelBindingBuilder {
 impl Inner {
     /// A row as its detail view; a serializer failure is `internal`.
     pub(crate) fn detail(&self, row: Object) -> Result<Value, EventError> {
-        self.detail.serialize(row).map_err(|message| self.serializer_failed(&message))
+        self.detail
+            .serialize(row)
+            .map_err(|message| self.serializer_failed(&message))
     }
 
     /// Rows as list views.
     pub(crate) fn rows(&self, rows: Vec<Object>) -> Result<Vec<Value>, EventError> {
         let serializer = self.rows.as_deref().unwrap_or(&*self.detail);
         rows.into_iter()
-            .map(|row| serializer.serialize(row).map_err(|message| self.serializer_failed(&message)))
+            .map(|row| {
+                serializer
+                    .serialize(row)
+                    .map_err(|message| self.serializer_failed(&message))
+            })
             .collect()
     }
 

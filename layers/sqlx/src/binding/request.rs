@@ -1,10 +1,10 @@
 //! What every model action needs from an event: its data as an object, the
 //! target id, the resume position, and errors mapped to replies.
 
+use channels_binding_core::Event;
 use channels_binding_core::hub::StreamPosition;
 use channels_binding_core::page_size::PageSize;
 use channels_binding_core::protocol::{EventError, FieldErrors};
-use channels_binding_core::Event;
 use serde_json::{Map, Value};
 
 use crate::input::PageLimits;
@@ -56,8 +56,13 @@ pub(crate) fn target_id(event: &Event, data: &mut Map<String, Value>) -> Option<
 }
 
 /// The required target id, parsed to the primary key's type.
-pub(crate) fn required_pk(schema: &ModelSchema, event: &Event, data: &mut Map<String, Value>) -> Result<SqlValue, EventError> {
-    let id = target_id(event, data).ok_or_else(|| EventError::validation_field("id", "this action needs an id (`data.id` or `#id`)"))?;
+pub(crate) fn required_pk(
+    schema: &ModelSchema,
+    event: &Event,
+    data: &mut Map<String, Value>,
+) -> Result<SqlValue, EventError> {
+    let id = target_id(event, data)
+        .ok_or_else(|| EventError::validation_field("id", "this action needs an id (`data.id` or `#id`)"))?;
     crate::input::parse_pk(schema, &id).map_err(invalid)
 }
 
@@ -82,12 +87,14 @@ pub(crate) fn page_limits(schema: &ModelSchema, event: &Event) -> PageLimits {
 /// Sorts a store failure into the reply a client may see; the cause goes to the log.
 pub(crate) fn store_error(stream: &str, err: StoreError) -> EventError {
     match err {
-        StoreError::Conflict { field } => {
-            EventError::validation_field(field.unwrap_or_else(|| "__all__".to_owned()), "a row with this value already exists")
-        }
-        StoreError::Constraint { field } => {
-            EventError::validation_field(field.unwrap_or_else(|| "__all__".to_owned()), "the value violates a constraint")
-        }
+        StoreError::Conflict { field } => EventError::validation_field(
+            field.unwrap_or_else(|| "__all__".to_owned()),
+            "a row with this value already exists",
+        ),
+        StoreError::Constraint { field } => EventError::validation_field(
+            field.unwrap_or_else(|| "__all__".to_owned()),
+            "the value violates a constraint",
+        ),
         StoreError::TooManyRows { max } => {
             EventError::payload_too_large(format!("more than {max} rows match: narrow the filters or use search"))
                 .with_detail("max", max)

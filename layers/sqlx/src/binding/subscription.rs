@@ -1,8 +1,8 @@
 //! Subscribing the event's connection, when there is one.
 
+use channels_binding_core::Event;
 use channels_binding_core::hub::{StreamPosition, Subscribed, Target};
 use channels_binding_core::protocol::EventError;
-use channels_binding_core::Event;
 
 use super::model_binding::Inner;
 

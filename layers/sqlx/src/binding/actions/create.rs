@@ -8,15 +8,22 @@ use serde_json::{Map, Value};
 
 use crate::binding::model_binding::Inner;
 use crate::binding::request::{invalid, store_error};
-use crate::input::{parse_write, WriteMode};
+use crate::input::{WriteMode, parse_write};
 use crate::store::Object;
 
 /// Inserts and publishes; returns the stored row. Shared with `save`.
 pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Value>) -> Result<Object, EventError> {
     let values = parse_write(&inner.schema, data, WriteMode::Create).map_err(invalid)?;
     let _write = inner.ordering.write().await;
-    let row = inner.store.insert(&values).await.map_err(|e| store_error(&inner.stream, e))?;
-    let pk = row.get(inner.schema.primary_key().name()).cloned().unwrap_or(Value::Null);
+    let row = inner
+        .store
+        .insert(&values)
+        .await
+        .map_err(|e| store_error(&inner.stream, e))?;
+    let pk = row
+        .get(inner.schema.primary_key().name())
+        .cloned()
+        .unwrap_or(Value::Null);
     event.hub().publish(inner.change(ChangeKind::Created, pk, row.clone())?);
     Ok(row)
 }

@@ -19,6 +19,8 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .await
         .map_err(|e| store_error(&inner.stream, e))?
         .ok_or_else(|| EventError::not_found("no such object"))?;
-    event.hub().publish(inner.change(ChangeKind::Deleted, pk.to_json(), row)?);
+    event
+        .hub()
+        .publish(inner.change(ChangeKind::Deleted, pk.to_json(), row)?);
     Ok(Reply::ok(json!({ "success": true, "id": pk.to_json() })))
 }

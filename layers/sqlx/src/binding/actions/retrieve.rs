@@ -1,7 +1,7 @@
 //! `retrieve`: one object by id (or `#id`), or several by a list of ids.
 //! Subscribes the connection to each object under the exact event string used.
 
-use channels_binding_core::hub::{pk_key, PushForm, Target};
+use channels_binding_core::hub::{PushForm, Target, pk_key};
 use channels_binding_core::protocol::EventError;
 use channels_binding_core::{Event, Reply};
 use serde_json::Value;
@@ -20,11 +20,19 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
     let _read = inner.ordering.read().await;
     if id.is_array() {
         let pks = parse_pks(&inner.schema, &id).map_err(invalid)?;
-        let rows = inner.store.fetch_many(&pks).await.map_err(|e| store_error(&inner.stream, e))?;
+        let rows = inner
+            .store
+            .fetch_many(&pks)
+            .await
+            .map_err(|e| store_error(&inner.stream, e))?;
         let missing: Vec<Value> = pks
             .iter()
             .map(|pk| pk.to_json())
-            .filter(|pk| !rows.iter().any(|row| row.get(inner.schema.primary_key().name()) == Some(pk)))
+            .filter(|pk| {
+                !rows
+                    .iter()
+                    .any(|row| row.get(inner.schema.primary_key().name()) == Some(pk))
+            })
             .collect();
         if !missing.is_empty() {
             return Err(EventError::not_found("some objects do not exist").with_detail("missing", missing));
@@ -35,7 +43,10 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         let mut position = None;
         let mut resync = false;
         for row in &rows {
-            let pk = row.get(inner.schema.primary_key().name()).cloned().unwrap_or(Value::Null);
+            let pk = row
+                .get(inner.schema.primary_key().name())
+                .cloned()
+                .unwrap_or(Value::Null);
             let target = Target::Object {
                 pk: pk_key(&pk),
                 form: PushForm::Echo(event.name().as_shared().clone()),
@@ -45,7 +56,10 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
                 position = Some(subscribed.position);
             }
         }
-        let objects = rows.into_iter().map(|row| inner.detail(row)).collect::<Result<Vec<_>, _>>()?;
+        let objects = rows
+            .into_iter()
+            .map(|row| inner.detail(row))
+            .collect::<Result<Vec<_>, _>>()?;
         let reply = Reply::ok(Value::Array(objects)).with_resync(resync);
         return Ok(match position {
             Some(position) => reply.with_position(position),

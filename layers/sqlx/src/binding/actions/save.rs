@@ -3,7 +3,7 @@
 
 use channels_binding_core::protocol::EventError;
 use channels_binding_core::{Event, Reply};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{create, update};
 use crate::binding::model_binding::Inner;

@@ -4,7 +4,7 @@
 use channels_binding_core::hub::Target;
 use channels_binding_core::protocol::EventError;
 use channels_binding_core::{Event, Reply};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::binding::model_binding::Inner;
 use crate::binding::request::{data_object, invalid, page_limits, since, store_error};
@@ -18,7 +18,11 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
     let null = Value::Null;
     let (criteria, page) = match (
         parse_criteria(&inner.schema, &data),
-        parse_page_params(data.get("page").unwrap_or(&null), data.get("limit").unwrap_or(&null), limits),
+        parse_page_params(
+            data.get("page").unwrap_or(&null),
+            data.get("limit").unwrap_or(&null),
+            limits,
+        ),
     ) {
         (Ok(criteria), Ok(page)) => (criteria, page),
         (Err(mut a), Err(b)) => {
@@ -27,10 +31,19 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         }
         (Err(errors), _) | (_, Err(errors)) => return Err(invalid(errors)),
     };
-    let order: Vec<String> = inner.schema.effective_order(&criteria.order).iter().map(ToString::to_string).collect();
+    let order: Vec<String> = inner
+        .schema
+        .effective_order(&criteria.order)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
 
     let _read = inner.ordering.read().await;
-    let found = inner.store.search(&criteria, page).await.map_err(|e| store_error(&inner.stream, e))?;
+    let found = inner
+        .store
+        .search(&criteria, page)
+        .await
+        .map_err(|e| store_error(&inner.stream, e))?;
     let subscribed = subscribe_or_error(inner, &event, Target::Feed, since.as_ref())?;
     let rows = inner.rows(found.rows)?;
     let reply = Reply::ok(json!({

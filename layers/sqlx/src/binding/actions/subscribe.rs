@@ -1,6 +1,6 @@
 //! `subscribe` / `unsubscribe`: the stream's change feed, or one object with `#id`.
 
-use channels_binding_core::hub::{pk_key, PushForm, Target};
+use channels_binding_core::hub::{PushForm, Target, pk_key};
 use channels_binding_core::protocol::EventError;
 use channels_binding_core::{Event, Reply};
 use serde_json::json;
@@ -10,7 +10,10 @@ use crate::binding::request::{data_object, invalid, since, target_id};
 use crate::input::parse_pk;
 
 /// The target and its name (`auth.User` or `auth.User#5`).
-fn target(inner: &Inner, event: &mut Event) -> Result<(Target, String, Option<channels_binding_core::hub::StreamPosition>), EventError> {
+fn target(
+    inner: &Inner,
+    event: &mut Event,
+) -> Result<(Target, String, Option<channels_binding_core::hub::StreamPosition>), EventError> {
     let mut data = data_object(event, &["id", "since"])?;
     let since = since(&mut data)?;
     Ok(match target_id(event, &mut data) {
@@ -19,7 +22,14 @@ fn target(inner: &Inner, event: &mut Event) -> Result<(Target, String, Option<ch
             let pk = parse_pk(&inner.schema, &id).map_err(invalid)?;
             let key = pk_key(&pk.to_json());
             let name = format!("{}#{}", inner.stream, key);
-            (Target::Object { pk: key, form: PushForm::Feed }, name, since)
+            (
+                Target::Object {
+                    pk: key,
+                    form: PushForm::Feed,
+                },
+                name,
+                since,
+            )
         }
     })
 }

@@ -8,15 +8,23 @@ use serde_json::{Map, Value};
 
 use crate::binding::model_binding::Inner;
 use crate::binding::request::{invalid, store_error};
-use crate::input::{parse_write, WriteMode};
+use crate::input::{WriteMode, parse_write};
 use crate::store::Object;
 use crate::value::SqlValue;
 
 /// Updates and publishes; returns the stored row. Shared with `save`.
-pub(crate) async fn update(inner: &Inner, event: &Event, pk: &SqlValue, data: &Map<String, Value>) -> Result<Object, EventError> {
+pub(crate) async fn update(
+    inner: &Inner,
+    event: &Event,
+    pk: &SqlValue,
+    data: &Map<String, Value>,
+) -> Result<Object, EventError> {
     let values = parse_write(&inner.schema, data, WriteMode::Update).map_err(invalid)?;
     if values.is_empty() {
-        return Err(EventError::validation_field("__all__", "nothing to update: give at least one writable field"));
+        return Err(EventError::validation_field(
+            "__all__",
+            "nothing to update: give at least one writable field",
+        ));
     }
     let _write = inner.ordering.write().await;
     let row = inner
@@ -25,7 +33,9 @@ pub(crate) async fn update(inner: &Inner, event: &Event, pk: &SqlValue, data: &M
         .await
         .map_err(|e| store_error(&inner.stream, e))?
         .ok_or_else(|| EventError::not_found("no such object"))?;
-    event.hub().publish(inner.change(ChangeKind::Updated, pk.to_json(), row.clone())?);
+    event
+        .hub()
+        .publish(inner.change(ChangeKind::Updated, pk.to_json(), row.clone())?);
     Ok(row)
 }
 
