@@ -42,7 +42,7 @@ use crate::shutdown::Shutdown;
 ///
 /// let events = EventRouter::new().on("demo.ping", || async { serde_json::json!({"pong": true}) });
 /// let service = WebSocket::new(events, Hub::new());
-/// let app = axum::Router::new().route_service("/", service);
+/// let app: axum::Router = axum::Router::new().route_service("/", service);
 /// # let _ = app;
 /// ```
 #[derive(Clone)]
