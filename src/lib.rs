@@ -8,8 +8,8 @@ mod settings;
 mod shutdown;
 
 pub use channels_binding_core::{
-    Binding, BlockingHandler, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity, IntoReply, Json, Principal,
-    Reply, State, States, hub, page_size, protocol,
+    Binding, BlockingHandler, ClientAddr, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity, IntoReply, Json,
+    Principal, Reply, State, States, auth, hub, page_size, protocol,
 };
 pub use serve::serve;
 pub use settings::{CONFIG_FILE_VAR, ENV_PREFIX, Secret, Settings, SettingsError};

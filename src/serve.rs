@@ -12,7 +12,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::Service;
+use tower::{Service, ServiceExt};
+
+use channels_binding_core::ClientAddr;
 
 use crate::body::BoxError;
 use crate::shutdown::Shutdown;
@@ -55,7 +57,7 @@ where
             accepted = listener.accept() => accepted,
             () = shutdown.triggered() => break,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 tracing::warn!(error = %err, "accept failed");
@@ -64,8 +66,13 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
+        // Every request of this connection learns the peer's address.
+        let service = service.clone().map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            request
+        });
         let connection =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(err) = connection.await {

@@ -48,6 +48,9 @@ fn router() -> EventRouter {
         .on("demo.whoami", |identity: Identity| async move {
             json!({ "anonymous": identity.is_anonymous() })
         })
+        .on("demo.whereami", |addr: Option<channels_binding::ClientAddr>| async move {
+            json!({ "ip": addr.map(|a| a.0.ip().to_string()) })
+        })
 }
 
 async fn server(config: WebSocketConfig, hub: Hub) -> (std::net::SocketAddr, Shutdown) {
@@ -69,6 +72,9 @@ async fn replies_echo_event_and_request_id() {
     );
     let reply = client.call(json!({"event": "demo.whoami"})).await;
     assert_eq!(reply, json!({"event": "demo.whoami", "data": {"anonymous": true}}));
+    // The peer address of the upgrade request reaches every event.
+    let reply = client.call(json!({"event": "demo.whereami"})).await;
+    assert_eq!(reply["data"]["ip"], "127.0.0.1");
 }
 
 #[tokio::test]

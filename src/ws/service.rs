@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use channels_binding_core::{Event, Hub, Identity, Reply};
+use channels_binding_core::{ClientAddr, Event, Hub, Identity, Reply};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
@@ -167,6 +167,7 @@ where
         }
         let slot = OpenSlot(self.open.clone());
         let identity = request.extensions().get::<Identity>().cloned().unwrap_or_default();
+        let client_addr = request.extensions().get::<ClientAddr>().copied();
         let on_upgrade = hyper::upgrade::on(request);
         let events = self.events.clone();
         let hub = self.hub.clone();
@@ -191,6 +192,7 @@ where
                 hub,
                 config,
                 shutdown,
+                client_addr,
             }
             .run()
             .await;

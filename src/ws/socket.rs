@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use channels_binding_core::hub::{Outbound, Outbox};
 use channels_binding_core::protocol::{EventError, parse_frame};
-use channels_binding_core::{Event, Hub, Reply};
+use channels_binding_core::{ClientAddr, Event, Hub, Reply};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -46,6 +46,8 @@ pub(crate) struct Socket<S, E> {
     pub(crate) hub: Hub,
     pub(crate) config: Arc<WebSocketConfig>,
     pub(crate) shutdown: Shutdown,
+    /// The peer address of the upgrade request, copied into every event.
+    pub(crate) client_addr: Option<ClientAddr>,
 }
 
 async fn answer<E>(events: E, event: Event, request: u64) -> (u64, Bytes)
@@ -148,8 +150,11 @@ where
                             Ok(frame) => {
                                 next_request += 1;
                                 unanswered.insert(next_request);
-                                let event = Event::from_frame(frame, self.hub.clone())
+                                let mut event = Event::from_frame(frame, self.hub.clone())
                                     .with_connection(connection.clone(), next_request);
+                                if let Some(addr) = self.client_addr {
+                                    event.extensions_mut().insert(addr);
+                                }
                                 inflight.push(answer(self.events.clone(), event, next_request));
                             }
                             Err(error) => {

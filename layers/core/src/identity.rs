@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
@@ -22,6 +23,7 @@ use serde_json::{Map, Value};
 pub struct Principal {
     id: Arc<str>,
     is_staff: bool,
+    expires_at: Option<SystemTime>,
     attributes: Map<String, Value>,
 }
 
@@ -31,6 +33,7 @@ impl Principal {
         Self {
             id: id.into(),
             is_staff: false,
+            expires_at: None,
             attributes: Map::new(),
         }
     }
@@ -40,6 +43,19 @@ impl Principal {
     pub fn staff(mut self, is_staff: bool) -> Self {
         self.is_staff = is_staff;
         self
+    }
+
+    /// When the credentials behind this principal expire; a socket opened
+    /// with them is closed at that time.
+    #[must_use]
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// When the credentials expire, if they do.
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expires_at
     }
 
     /// Adds an attribute for permission rules to read.
@@ -71,6 +87,7 @@ impl fmt::Debug for Principal {
         f.debug_struct("Principal")
             .field("id", &self.id)
             .field("is_staff", &self.is_staff)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }

@@ -11,15 +11,18 @@
 //! Transports (WebSocket, HTTP) and integrations (sqlx models) live in other
 //! crates and depend only on this one.
 
+pub mod auth;
 pub mod hub;
 pub mod page_size;
 pub mod protocol;
 
+mod client_addr;
 mod event;
 mod identity;
 mod reply;
 mod router;
 
+pub use client_addr::ClientAddr;
 pub use event::Event;
 pub use hub::Hub;
 pub use identity::{Identity, Principal};

@@ -116,3 +116,9 @@ impl FromEvent for Option<Connection> {
         Ok(event.connection().cloned())
     }
 }
+
+impl FromEvent for Option<crate::ClientAddr> {
+    fn from_event(event: &mut Event, _: &States) -> Result<Self, EventError> {
+        Ok(event.extensions().get::<crate::ClientAddr>().copied())
+    }
+}
