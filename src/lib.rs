@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 pub mod body;
 pub mod ws;
 
@@ -9,7 +10,7 @@ mod shutdown;
 
 pub use channels_binding_core::{
     Binding, BlockingHandler, ClientAddr, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity, IntoReply, Json,
-    Principal, Reply, State, States, auth, hub, page_size, protocol,
+    Principal, Reply, State, States, hub, page_size, protocol, require_identity,
 };
 pub use serve::serve;
 pub use settings::{CONFIG_FILE_VAR, ENV_PREFIX, Secret, Settings, SettingsError};

@@ -31,6 +31,18 @@ const WRITE_BATCH: usize = 64;
 /// close frame is not lost to a TCP reset.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 
+/// Stands for "never" where a deadline is needed.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// When the connection's credentials expire, on the tokio clock.
+fn credentials_expiry(connection: &channels_binding_core::hub::Connection) -> Option<Instant> {
+    let at = connection.identity().principal()?.expiry()?;
+    let left = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
+}
+
 /// Why the loop ended, and the close frame to send (if any).
 enum End {
     /// The peer closed or the connection broke: nothing more to send.
@@ -100,11 +112,18 @@ where
         let mut last_heard = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + self.config.ping_interval, self.config.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A socket lives no longer than the credentials it was opened with.
+        let expiry = credentials_expiry(&connection);
+        let expired = tokio::time::sleep_until(expiry.unwrap_or_else(|| Instant::now() + FAR_FUTURE));
+        tokio::pin!(expired);
 
         loop {
             tokio::select! {
                 biased;
                 () = self.shutdown.triggered() => return End::Close(CloseCode::Away, "server shutting down"),
+                () = &mut expired, if expiry.is_some() => {
+                    return End::Close(CloseCode::Policy, "credentials expired: reconnect with fresh credentials");
+                }
                 () = connection.overflowed() => return End::Close(CloseCode::Again, "slow consumer: reconnect and resume with since"),
                 Some((request, frame)) = inflight.next(), if !inflight.is_empty() => {
                     unanswered.remove(&request);

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod hub;
 pub mod page_size;
 pub mod protocol;
+pub mod require_identity;
 
 mod client_addr;
 mod event;

@@ -224,6 +224,9 @@ pub fn parse_filters(schema: &ModelSchema, value: &Value) -> Result<Vec<Filter>,
             },
         }
     }
+    // The client's key order must not shape the SQL text: one statement per
+    // set of filtered fields, whatever order they came in.
+    filters.sort_by(|a, b| a.field().cmp(b.field()));
     errors.into_result(filters)
 }
 

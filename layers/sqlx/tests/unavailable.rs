@@ -1,6 +1,9 @@
 //! A database that goes away answers `unavailable`, and no error reply ever
 //! carries SQL, table names or driver messages.
 
+// Test set-up may unwrap: a panic here is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::convert::Infallible;
 
 use channels_binding_core::hub::Hub;
@@ -29,7 +32,9 @@ async fn router() -> (EventRouter, sqlx::SqlitePool) {
         .field(Field::text("name").read().write().search().required())
         .build()
         .unwrap();
-    let binding = ModelBinding::builder("app.Thing", pool.clone(), schema).build().unwrap();
+    let binding = ModelBinding::builder("app.Thing", pool.clone(), schema)
+        .build()
+        .unwrap();
     (EventRouter::new().binding(binding), pool)
 }
 
@@ -44,7 +49,15 @@ async fn call(router: &EventRouter, event: &str, data: Value) -> Reply {
 
 fn assert_no_internals(reply: &Reply) {
     let text = String::from_utf8_lossy(&reply.encode(Some("x.y"), None)).to_lowercase();
-    for leak in ["select", "insert", "secret_things", "sqlite", "pool", "sqlx", "error returned from database"] {
+    for leak in [
+        "select",
+        "insert",
+        "secret_things",
+        "sqlite",
+        "pool",
+        "sqlx",
+        "error returned from database",
+    ] {
         assert!(!text.contains(leak), "{leak:?} leaked into {text}");
     }
 }
@@ -64,7 +77,9 @@ async fn a_closed_database_answers_unavailable_for_every_action() {
         ("app.Thing.delete", json!({"id": 1})),
     ] {
         let reply = call(&router, event, data).await;
-        let error = reply.error_ref().unwrap_or_else(|| panic!("{event} succeeded on a closed pool"));
+        let error = reply
+            .error_ref()
+            .unwrap_or_else(|| panic!("{event} succeeded on a closed pool"));
         assert_eq!(error.code().as_str(), "unavailable", "{event}: {error}");
         assert_no_internals(&reply);
     }

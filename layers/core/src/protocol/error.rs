@@ -117,7 +117,8 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 pub struct EventError {
     code: ErrorCode,
     message: Cow<'static, str>,
-    details: serde_json::Map<String, Value>,
+    /// Boxed: most errors have none, and errors travel in `Result`s.
+    details: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 impl EventError {
@@ -126,7 +127,7 @@ impl EventError {
         Self {
             code,
             message: message.into(),
-            details: serde_json::Map::new(),
+            details: None,
         }
     }
 
@@ -137,7 +138,7 @@ impl EventError {
     pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         let key = key.into();
         if key != "code" && key != "message" {
-            self.details.insert(key, value.into());
+            self.details.get_or_insert_with(Box::default).insert(key, value.into());
         }
         self
     }
@@ -211,9 +212,10 @@ impl EventError {
         &self.message
     }
 
-    /// Extra keys of the error object.
+    /// Extra keys of the error object (empty when there are none).
     pub fn details(&self) -> &serde_json::Map<String, Value> {
-        &self.details
+        static NONE: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+        self.details.as_deref().unwrap_or(&NONE)
     }
 }
 
@@ -237,10 +239,11 @@ impl std::error::Error for EventError {}
 
 impl serde::Serialize for EventError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2 + self.details.len()))?;
+        let details = self.details.as_deref();
+        let mut map = serializer.serialize_map(Some(2 + details.map_or(0, serde_json::Map::len)))?;
         map.serialize_entry("code", self.code.as_str())?;
         map.serialize_entry("message", &*self.message)?;
-        for (key, value) in &self.details {
+        for (key, value) in details.into_iter().flatten() {
             map.serialize_entry(key, value)?;
         }
         map.end()

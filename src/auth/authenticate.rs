@@ -1,0 +1,110 @@
+//! The authenticate layer: runs the strategy chain on each request and puts
+//! the caller's [`Identity`] into its extensions.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use channels_binding_core::auth::{AuthErrorKind, AuthStrategies};
+use channels_binding_core::protocol::EventError;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use tower::{Layer, Service};
+
+use super::rejection::{error_response, unauthenticated};
+use crate::body::{Body, BoxError};
+
+/// Authenticates every request with a chain of strategies.
+///
+/// The identity (anonymous when no strategy recognises the caller) goes into
+/// the request's extensions, where the WebSocket transport picks it up for
+/// every event of the socket, and where any other service can read it: the
+/// same layer protects a plain axum route or a gRPC service.
+///
+/// Invalid credentials are answered `401` with a `WWW-Authenticate`
+/// challenge, before the inner service runs (so a WebSocket upgrade never
+/// happens); a credential store that is down is answered `503`.
+///
+/// ```
+/// use channels_binding::auth::{AuthLayer, AuthStrategies, ApiKeyStrategy};
+/// use channels_binding::Principal;
+///
+/// let keys = ApiKeyStrategy::new().key("s3cr3t-key-for-the-docs", Principal::new("robot"));
+/// let layer = AuthLayer::new(AuthStrategies::new().with(keys));
+/// let app: axum::Router = axum::Router::new()
+///     .route("/me", axum::routing::get(|identity: axum::Extension<channels_binding::Identity>| async move {
+///         format!("{:?}", identity.0.id())
+///     }))
+///     .layer(layer);
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    strategies: AuthStrategies,
+}
+
+impl AuthLayer {
+    /// A layer running this chain.
+    pub fn new(strategies: AuthStrategies) -> Self {
+        Self { strategies }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            strategies: self.strategies.clone(),
+        }
+    }
+}
+
+/// The service of [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    strategies: AuthStrategies,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Authenticate<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    // Authentication may wait on a store (sessions): the future is boxed.
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The clone is the one made ready; keep it for this call (tower's
+        // "clone and swap" idiom), leave a fresh clone for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let strategies = self.strategies.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            match strategies.authenticate(&parts).await {
+                Ok(identity) => {
+                    parts.extensions.insert(identity);
+                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+                }
+                Err(error) if error.kind() == AuthErrorKind::Unavailable => {
+                    tracing::warn!(error = %error, "credential store unavailable");
+                    Ok(error_response(&EventError::unavailable(error.message().to_owned())))
+                }
+                Err(error) => Ok(unauthenticated(error.message(), &strategies.challenges(), true)),
+            }
+        })
+    }
+}
