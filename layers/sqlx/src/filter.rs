@@ -53,3 +53,25 @@ impl Filter {
         &self.condition
     }
 }
+
+impl Filter {
+    /// Whether a row (its readable fields as JSON) satisfies the filter, as
+    /// the database would decide: the same rule evaluated without a query,
+    /// for example per subscriber when a change is pushed.
+    #[must_use]
+    pub fn matches(&self, row: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let actual = row.get(&self.field).unwrap_or(&serde_json::Value::Null);
+        match &self.condition {
+            Condition::Eq(expected) => json_equals(actual, expected),
+            Condition::In(values) => values.iter().any(|expected| json_equals(actual, expected)),
+        }
+    }
+}
+
+fn json_equals(actual: &serde_json::Value, expected: &SqlValue) -> bool {
+    match (actual, expected) {
+        (serde_json::Value::Number(n), SqlValue::Int(i)) => n.as_i64() == Some(*i),
+        (serde_json::Value::Number(n), SqlValue::Float(f)) => n.as_f64() == Some(*f),
+        _ => *actual == expected.to_json(),
+    }
+}

@@ -38,7 +38,8 @@ mod write_values;
 
 #[cfg(feature = "sqlite")]
 pub use binding::{
-    ACTIONS, AllFields, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadRule, Serializer, Typed,
+    ACTIONS, AllFields, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScope, ReadScopeFn, Serializer,
+    Typed,
 };
 pub use dialect::Dialect;
 pub use error::ConfigError;

@@ -369,6 +369,7 @@ impl Hub {
             position: self.position_at(state.seq),
             replayed,
             resync,
+            created: is_new && !ended,
         })
     }
 

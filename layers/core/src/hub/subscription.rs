@@ -54,4 +54,7 @@ pub struct Subscribed {
     /// `true` when a resume was asked for but is impossible (other epoch,
     /// history trimmed): the client must refetch.
     pub resync: bool,
+    /// `true` when the connection did not hold this subscription before, so
+    /// that a caller undoing a batch knows what to remove.
+    pub created: bool,
 }

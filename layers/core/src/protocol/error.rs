@@ -214,7 +214,8 @@ impl EventError {
 
     /// Extra keys of the error object (empty when there are none).
     pub fn details(&self) -> &serde_json::Map<String, Value> {
-        static NONE: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+        static NONE: std::sync::LazyLock<serde_json::Map<String, Value>> =
+            std::sync::LazyLock::new(serde_json::Map::new);
         self.details.as_deref().unwrap_or(&NONE)
     }
 }

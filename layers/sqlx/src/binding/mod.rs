@@ -2,9 +2,11 @@
 
 mod actions;
 mod model_binding;
+mod read_scope;
 mod request;
 mod serializer;
 mod subscription;
 
-pub use model_binding::{ACTIONS, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadRule};
+pub use model_binding::{ACTIONS, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScopeFn};
+pub use read_scope::ReadScope;
 pub use serializer::{AllFields, Fields, Serializer, Typed};

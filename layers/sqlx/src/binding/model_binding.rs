@@ -12,6 +12,7 @@ use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
 use super::actions;
+use super::read_scope::ReadScope;
 use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
 use crate::schema::ModelSchema;
@@ -33,8 +34,8 @@ pub const ACTIONS: [&str; 9] = [
     "unsubscribe",
 ];
 
-/// Decides whether an identity may read an object; gates every push.
-pub type ReadRule = Arc<dyn Fn(&Identity, &Object) -> bool + Send + Sync>;
+/// Decides which rows an identity may read; gates queries, retrieves and every push.
+pub type ReadScopeFn = Arc<dyn Fn(&Identity) -> ReadScope + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) stream: Arc<str>,
@@ -44,7 +45,7 @@ pub(crate) struct Inner {
     /// `None`: rows use the detail serializer.
     pub(crate) rows: Option<Box<dyn Serializer>>,
     pub(crate) max_list_size: usize,
-    pub(crate) read_rule: Option<ReadRule>,
+    pub(crate) read_scope: Option<ReadScopeFn>,
     /// Writers hold it exclusively from the write until the change is
     /// published, so sequence order is commit order; readers that subscribe
     /// hold it shared while they read, so no change of this process slips
@@ -91,7 +92,7 @@ impl ModelBinding {
             detail: Box::new(AllFields),
             rows: None,
             max_list_size: MAX_LIST_SIZE,
-            read_rule: None,
+            read_scope: None,
         }
     }
 
@@ -119,7 +120,7 @@ pub struct ModelBindingBuilder {
     detail: Box<dyn Serializer>,
     rows: Option<Box<dyn Serializer>>,
     max_list_size: usize,
-    read_rule: Option<ReadRule>,
+    read_scope: Option<ReadScopeFn>,
 }
 
 impl ModelBindingBuilder {
@@ -142,11 +143,28 @@ impl ModelBindingBuilder {
         self
     }
 
-    /// Who may read an object. Decides, per subscriber and without a query,
-    /// which pushes reach whom; a change that makes the object unreadable
-    /// ends that subscriber's pushes for it.
-    pub fn read_rule(mut self, rule: impl Fn(&Identity, &Object) -> bool + Send + Sync + 'static) -> Self {
-        self.read_rule = Some(Arc::new(rule));
+    /// Which rows an identity may read. One declaration serves everywhere:
+    /// its filters are added to the SQL of `search` and `list` (so pages and
+    /// counts hold only readable rows), and evaluated on the object for
+    /// `retrieve` and for every push, per subscriber and without a query. A
+    /// change that takes an object out of a subscriber's scope ends that
+    /// subscriber's pushes for it.
+    ///
+    /// ```
+    /// use channels_binding_sqlx::{Filter, ReadScope};
+    /// use channels_binding_core::Identity;
+    ///
+    /// // Staff read everything, users their own rows, anonymous nothing.
+    /// fn own_rows(identity: &Identity) -> ReadScope {
+    ///     match identity.id().and_then(|id| id.parse::<i64>().ok()) {
+    ///         _ if identity.is_staff() => ReadScope::All,
+    ///         Some(id) => ReadScope::Where(vec![Filter::eq("owner_id", id)]),
+    ///         None => ReadScope::Nothing,
+    ///     }
+    /// }
+    /// ```
+    pub fn read_scope(mut self, scope: impl Fn(&Identity) -> ReadScope + Send + Sync + 'static) -> Self {
+        self.read_scope = Some(Arc::new(scope));
         self
     }
 
@@ -178,7 +196,7 @@ impl ModelBindingBuilder {
                 detail: self.detail,
                 rows,
                 max_list_size: self.max_list_size,
-                read_rule: self.read_rule,
+                read_scope: self.read_scope,
                 ordering: RwLock::new(()),
             }),
         })
@@ -210,23 +228,38 @@ impl Inner {
         EventError::internal()
     }
 
+    /// The rows `identity` may read.
+    pub(crate) fn scope(&self, identity: &Identity) -> ReadScope {
+        self.read_scope.as_ref().map_or(ReadScope::All, |scope| scope(identity))
+    }
+
     /// Whether `identity` may read `row`.
     pub(crate) fn may_read(&self, identity: &Identity, row: &Object) -> bool {
-        self.read_rule.as_ref().is_none_or(|rule| rule(identity, row))
+        self.scope(identity).matches(row)
     }
 
     /// The change to publish for a committed write.
-    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Result<Change, EventError> {
-        let visibility = match &self.read_rule {
+    ///
+    /// Never fails: the write is committed, so subscribers must hear of it.
+    /// Should the detail serializer fail (a bug, logged), the change carries
+    /// the readable fields as stored rather than leaving a silent gap.
+    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Change {
+        let visibility = match &self.read_scope {
             None => Visibility::Everyone,
-            Some(rule) => {
-                let rule = rule.clone();
+            Some(scope) => {
+                let scope = scope.clone();
                 let row = row.clone();
-                Visibility::rule(move |identity| rule(identity, &row))
+                Visibility::rule(move |identity| scope(identity).matches(&row))
             }
         };
-        let object = self.detail(row)?;
-        Ok(Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility))
+        let object = match self.detail.serialize(row.clone()) {
+            Ok(object) => object,
+            Err(message) => {
+                tracing::error!(stream = %self.stream, error = message, "serializer failed; pushing stored fields");
+                Value::Object(row)
+            }
+        };
+        Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility)
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Valu
         .get(inner.schema.primary_key().name())
         .cloned()
         .unwrap_or(Value::Null);
-    event.hub().publish(inner.change(ChangeKind::Created, pk, row.clone())?);
+    event.hub().publish(inner.change(ChangeKind::Created, pk, row.clone()));
     Ok(row)
 }
 

@@ -21,6 +21,6 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .ok_or_else(|| EventError::not_found("no such object"))?;
     event
         .hub()
-        .publish(inner.change(ChangeKind::Deleted, pk.to_json(), row)?);
+        .publish(inner.change(ChangeKind::Deleted, pk.to_json(), row));
     Ok(Reply::ok(json!({ "success": true, "id": pk.to_json() })))
 }

@@ -7,16 +7,18 @@ use channels_binding_core::{Event, Reply};
 use serde_json::{Value, json};
 
 use crate::binding::model_binding::Inner;
+use crate::binding::read_scope::ReadScope;
 use crate::binding::request::{data_object, invalid, page_limits, since, store_error};
 use crate::binding::subscription::subscribe_or_error;
 use crate::input::{parse_criteria, parse_page_params};
+use crate::store::SearchPage;
 
 pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, EventError> {
     let mut data = data_object(&mut event, &["page", "limit", "filters", "order", "query", "since"])?;
     let since = since(&mut data)?;
     let limits = page_limits(&inner.schema, &event);
     let null = Value::Null;
-    let (criteria, page) = match (
+    let (mut criteria, page) = match (
         parse_criteria(&inner.schema, &data),
         parse_page_params(
             data.get("page").unwrap_or(&null),
@@ -39,11 +41,23 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .collect();
 
     let _read = inner.ordering.read().await;
-    let found = inner
-        .store
-        .search(&criteria, page)
-        .await
-        .map_err(|e| store_error(&inner.stream, e))?;
+    let found = match inner.scope(event.identity()) {
+        // Nothing readable: no query, an honest empty page.
+        ReadScope::Nothing => SearchPage {
+            count: 0,
+            rows: Vec::new(),
+        },
+        scope => {
+            if let ReadScope::Where(filters) = scope {
+                criteria.filters.extend(filters);
+            }
+            inner
+                .store
+                .search(&criteria, page)
+                .await
+                .map_err(|e| store_error(&inner.stream, e))?
+        }
+    };
     let subscribed = subscribe_or_error(inner, &event, Target::Feed, since.as_ref())?;
     let rows = inner.rows(found.rows)?;
     let reply = Reply::ok(json!({

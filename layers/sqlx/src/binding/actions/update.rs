@@ -35,7 +35,7 @@ pub(crate) async fn update(
         .ok_or_else(|| EventError::not_found("no such object"))?;
     event
         .hub()
-        .publish(inner.change(ChangeKind::Updated, pk.to_json(), row.clone())?);
+        .publish(inner.change(ChangeKind::Updated, pk.to_json(), row.clone()));
     Ok(row)
 }
 
