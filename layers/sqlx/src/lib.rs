@@ -38,8 +38,8 @@ mod write_values;
 
 #[cfg(feature = "sqlite")]
 pub use binding::{
-    ACTIONS, AllFields, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScope, ReadScopeFn, Serializer,
-    Typed,
+    ACTIONS, AllFields, CreateHook, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScope, ReadScopeFn,
+    Serializer, Typed, WriteAction, WriteRule, owner_or_staff,
 };
 pub use dialect::Dialect;
 pub use error::ConfigError;

@@ -151,12 +151,18 @@ fn users(pool: SqlitePool) -> ModelBindingBuilder {
 }
 
 /// Only the owner may read a note.
-/// Each user reads their own notes; anonymous reads nothing.
+/// Staff read everything, each user their own notes, anonymous nothing.
 fn owner_only(identity: &Identity) -> ReadScope {
     match identity.id().and_then(|id| id.parse::<i64>().ok()) {
+        _ if identity.is_staff() => ReadScope::All,
         Some(id) => ReadScope::Where(vec![Filter::eq("owner_id", id)]),
         None => ReadScope::Nothing,
     }
+}
+
+/// Staff: writes as a server-side admin would.
+fn admin() -> Identity {
+    Identity::from(Principal::new("0").staff(true))
 }
 
 fn user(id: &str) -> Identity {
@@ -535,16 +541,23 @@ async fn read_rule_filters_feed_pushes() {
     }
 
     let created = ok(&stack
-        .http(
+        .http_as(
+            &admin(),
             "app.Note.create",
             json!({"owner_id": 1, "title": "alice's", "body": "private"}),
         )
         .await);
     let id = id_of(&created);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"body": "still private"}))
+        .http_as(
+            &admin(),
+            &format!("app.Note.update#{id}"),
+            json!({"body": "still private"}),
+        )
         .await);
-    ok(&stack.http(&format!("app.Note.delete#{id}"), json!({})).await);
+    ok(&stack
+        .http_as(&admin(), &format!("app.Note.delete#{id}"), json!({}))
+        .await);
 
     let to_alice = alice.pushes();
     assert_eq!(
@@ -564,7 +577,7 @@ async fn read_rule_filters_feed_pushes() {
 
     // Bob's own notes reach Bob, and only Bob.
     ok(&stack
-        .http("app.Note.create", json!({"owner_id": 2, "title": "bob's"}))
+        .http_as(&admin(), "app.Note.create", json!({"owner_id": 2, "title": "bob's"}))
         .await);
     assert_eq!(events(&bob.pushes()), ["app.Note.created"]);
     assert!(alice.pushes().is_empty());
@@ -580,7 +593,7 @@ async fn read_rule_filters_object_pushes_and_hides_existence() {
     let mut nobody = stack.connect(Identity::anonymous());
 
     let id = id_of(&ok(&stack
-        .http("app.Note.create", json!({"owner_id": 1, "title": "mine"}))
+        .http_as(&admin(), "app.Note.create", json!({"owner_id": 1, "title": "mine"}))
         .await));
     let name = format!("app.Note.retrieve#{id}");
 
@@ -603,7 +616,7 @@ async fn read_rule_filters_object_pushes_and_hides_existence() {
     assert_eq!(nobody.subscriptions(), 0);
 
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "edited"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "edited"}))
         .await);
     let to_alice = alice.pushes();
     assert_eq!(events(&to_alice), [name.as_str()]);
@@ -611,7 +624,9 @@ async fn read_rule_filters_object_pushes_and_hides_existence() {
     assert!(bob.pushes().is_empty());
     assert!(nobody.pushes().is_empty());
 
-    ok(&stack.http(&format!("app.Note.delete#{id}"), json!({})).await);
+    ok(&stack
+        .http_as(&admin(), &format!("app.Note.delete#{id}"), json!({}))
+        .await);
     assert_eq!(events(&alice.pushes()), [format!("app.Note.deleted#{id}")]);
     assert!(bob.pushes().is_empty());
     assert!(nobody.pushes().is_empty());
@@ -658,7 +673,7 @@ async fn an_owner_change_ends_the_old_owners_object_subscription() {
     ok(&stack.ws(&mut bob_feed, "app.Note.subscribe", json!({})).await);
 
     let id = id_of(&ok(&stack
-        .http("app.Note.create", json!({"owner_id": 1, "title": "t0"}))
+        .http_as(&admin(), "app.Note.create", json!({"owner_id": 1, "title": "t0"}))
         .await));
     let name = format!("app.Note.retrieve#{id}");
     ok(&stack.ws(&mut alice, &name, json!({})).await);
@@ -667,7 +682,11 @@ async fn an_owner_change_ends_the_old_owners_object_subscription() {
 
     // Alice gives the note to Bob.
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"owner_id": 2, "title": "t1"}))
+        .http_as(
+            &admin(),
+            &format!("app.Note.update#{id}"),
+            json!({"owner_id": 2, "title": "t1"}),
+        )
         .await);
     assert!(alice.pushes().is_empty(), "the old owner is told nothing about it");
     assert_eq!(alice.subscriptions(), 0, "the old owner's subscription ended");
@@ -681,13 +700,17 @@ async fn an_owner_change_ends_the_old_owners_object_subscription() {
 
     // Later changes, even one that gives it back, never reach the old subscription.
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "t2"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "t2"}))
         .await);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"owner_id": 1, "title": "t3"}))
+        .http_as(
+            &admin(),
+            &format!("app.Note.update#{id}"),
+            json!({"owner_id": 1, "title": "t3"}),
+        )
         .await);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "t4"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "t4"}))
         .await);
     assert!(alice.pushes().is_empty(), "the ended subscription stays ended");
     assert!(bob_objects.pushes().is_empty());
@@ -698,7 +721,7 @@ async fn an_owner_change_ends_the_old_owners_object_subscription() {
     // Retrieving again is a fresh subscription for whoever may read it now.
     ok(&stack.ws(&mut alice, &name, json!({})).await);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "t5"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "t5"}))
         .await);
     assert_eq!(events(&alice.pushes()), [name.as_str()]);
 }
@@ -710,23 +733,23 @@ async fn the_new_owner_gets_object_pushes_once_subscribed() {
     let mut bob = stack.connect(user("2"));
 
     let id = id_of(&ok(&stack
-        .http("app.Note.create", json!({"owner_id": 1, "title": "t0"}))
+        .http_as(&admin(), "app.Note.create", json!({"owner_id": 1, "title": "t0"}))
         .await));
     // `subscribe#id` does not reveal anything: it answers the same whatever the object.
     ok(&stack.ws(&mut bob, &format!("app.Note.subscribe#{id}"), json!({})).await);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "t1"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "t1"}))
         .await);
     assert!(bob.pushes().is_empty(), "bob may not read it yet");
 
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"owner_id": 2}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"owner_id": 2}))
         .await);
     let name = format!("app.Note.retrieve#{id}");
     let got = ok(&stack.ws(&mut bob, &name, json!({})).await);
     assert_eq!(got["owner_id"], 2);
     ok(&stack
-        .http(&format!("app.Note.update#{id}"), json!({"title": "t2"}))
+        .http_as(&admin(), &format!("app.Note.update#{id}"), json!({"title": "t2"}))
         .await);
     let pushes = bob.pushes();
     assert_eq!(events(&pushes), [name.as_str()]);
@@ -742,15 +765,17 @@ async fn anonymous_sees_nothing_under_an_owner_rule() {
     ok(&stack.ws(&mut nobody, "app.Note.subscribe#1", json!({})).await);
 
     let id = id_of(&ok(&stack
-        .http("app.Note.create", json!({"owner_id": 1, "title": "t"}))
+        .http_as(&admin(), "app.Note.create", json!({"owner_id": 1, "title": "t"}))
         .await));
     assert_eq!(id, 1);
     assert_eq!(
         code(&stack.ws(&mut nobody, "app.Note.retrieve#1", json!({})).await),
         "not_found"
     );
-    ok(&stack.http("app.Note.update#1", json!({"title": "u"})).await);
-    ok(&stack.http("app.Note.delete#1", json!({})).await);
+    ok(&stack
+        .http_as(&admin(), "app.Note.update#1", json!({"title": "u"}))
+        .await);
+    ok(&stack.http_as(&admin(), "app.Note.delete#1", json!({})).await);
     assert!(nobody.pushes().is_empty());
 
     // Resuming from the start replays nothing either.

@@ -12,11 +12,13 @@ use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
 use super::actions;
+use super::permissions::{CreateHook, WriteAction, WriteRule};
 use super::read_scope::ReadScope;
 use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
 use crate::schema::ModelSchema;
 use crate::store::{Object, SqliteStore};
+use crate::write_values::WriteValues;
 
 /// Rows a `list` may return before it answers `payload_too_large`.
 pub const MAX_LIST_SIZE: usize = 1000;
@@ -46,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) rows: Option<Box<dyn Serializer>>,
     pub(crate) max_list_size: usize,
     pub(crate) read_scope: Option<ReadScopeFn>,
+    pub(crate) write_rule: Option<WriteRule>,
+    pub(crate) before_create: Option<CreateHook>,
     /// Writers hold it exclusively from the write until the change is
     /// published, so sequence order is commit order; readers that subscribe
     /// hold it shared while they read, so no change of this process slips
@@ -93,6 +97,8 @@ impl ModelBinding {
             rows: None,
             max_list_size: MAX_LIST_SIZE,
             read_scope: None,
+            write_rule: None,
+            before_create: None,
         }
     }
 
@@ -121,6 +127,8 @@ pub struct ModelBindingBuilder {
     rows: Option<Box<dyn Serializer>>,
     max_list_size: usize,
     read_scope: Option<ReadScopeFn>,
+    write_rule: Option<WriteRule>,
+    before_create: Option<CreateHook>,
 }
 
 impl ModelBindingBuilder {
@@ -168,6 +176,27 @@ impl ModelBindingBuilder {
         self
     }
 
+    /// Who may create, update and delete. For updates and deletes the rule
+    /// sees the object before the write; an object outside the caller's
+    /// read scope is `not_found` before the rule is asked.
+    pub fn write_permission(
+        mut self,
+        rule: impl Fn(WriteAction, &Identity, Option<&Object>) -> Result<(), EventError> + Send + Sync + 'static,
+    ) -> Self {
+        self.write_rule = Some(Arc::new(rule));
+        self
+    }
+
+    /// Fills server-owned fields before each insert (after the client's
+    /// input passed validation), such as `owner_id` from the caller.
+    pub fn before_create(
+        mut self,
+        hook: impl Fn(&Identity, &mut WriteValues) -> Result<(), EventError> + Send + Sync + 'static,
+    ) -> Self {
+        self.before_create = Some(Arc::new(hook));
+        self
+    }
+
     /// Checks the declaration and builds the binding.
     ///
     /// # Errors
@@ -197,6 +226,8 @@ impl ModelBindingBuilder {
                 rows,
                 max_list_size: self.max_list_size,
                 read_scope: self.read_scope,
+                write_rule: self.write_rule,
+                before_create: self.before_create,
                 ordering: RwLock::new(()),
             }),
         })
@@ -226,6 +257,47 @@ impl Inner {
     fn serializer_failed(&self, message: &str) -> EventError {
         tracing::error!(stream = %self.stream, error = message, "serializer failed");
         EventError::internal()
+    }
+
+    /// Whether the binding checks anything before updates and deletes (and
+    /// so must read the object first).
+    pub(crate) fn guards_writes(&self) -> bool {
+        self.write_rule.is_some() || self.read_scope.is_some()
+    }
+
+    /// Asks the write rule, when there is one.
+    pub(crate) fn permit(
+        &self,
+        action: WriteAction,
+        identity: &Identity,
+        object: Option<&Object>,
+    ) -> Result<(), EventError> {
+        match &self.write_rule {
+            Some(rule) => rule(action, identity, object),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the object an update or delete targets and checks the caller
+    /// may see and change it. Held under the write lock by the caller, so
+    /// the object checked is the object written.
+    pub(crate) async fn guard(
+        &self,
+        action: WriteAction,
+        identity: &Identity,
+        pk: &crate::value::SqlValue,
+    ) -> Result<(), EventError> {
+        if !self.guards_writes() {
+            return Ok(());
+        }
+        let current = self
+            .store
+            .fetch_one(pk)
+            .await
+            .map_err(|e| super::request::store_error(&self.stream, e))?
+            .filter(|row| self.may_read(identity, row))
+            .ok_or_else(|| EventError::not_found("no such object"))?;
+        self.permit(action, identity, Some(&current))
     }
 
     /// The rows `identity` may read.

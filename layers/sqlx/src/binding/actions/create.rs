@@ -7,13 +7,18 @@ use channels_binding_core::{Event, Reply};
 use serde_json::{Map, Value};
 
 use crate::binding::model_binding::Inner;
+use crate::binding::permissions::WriteAction;
 use crate::binding::request::{invalid, store_error};
 use crate::input::{WriteMode, parse_write};
 use crate::store::Object;
 
 /// Inserts and publishes; returns the stored row. Shared with `save`.
 pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Value>) -> Result<Object, EventError> {
-    let values = parse_write(&inner.schema, data, WriteMode::Create).map_err(invalid)?;
+    let mut values = parse_write(&inner.schema, data, WriteMode::Create).map_err(invalid)?;
+    inner.permit(WriteAction::Create, event.identity(), None)?;
+    if let Some(hook) = &inner.before_create {
+        hook(event.identity(), &mut values)?;
+    }
     let _write = inner.ordering.write().await;
     let row = inner
         .store

@@ -7,12 +7,14 @@ use channels_binding_core::{Event, Reply};
 use serde_json::json;
 
 use crate::binding::model_binding::Inner;
+use crate::binding::permissions::WriteAction;
 use crate::binding::request::{data_object, required_pk, store_error};
 
 pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, EventError> {
     let mut data = data_object(&mut event, &["id"])?;
     let pk = required_pk(&inner.schema, &event, &mut data)?;
     let _write = inner.ordering.write().await;
+    inner.guard(WriteAction::Delete, event.identity(), &pk).await?;
     let row = inner
         .store
         .delete(&pk)

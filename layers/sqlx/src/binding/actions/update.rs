@@ -7,6 +7,7 @@ use channels_binding_core::{Event, Reply};
 use serde_json::{Map, Value};
 
 use crate::binding::model_binding::Inner;
+use crate::binding::permissions::WriteAction;
 use crate::binding::request::{invalid, store_error};
 use crate::input::{WriteMode, parse_write};
 use crate::store::Object;
@@ -27,6 +28,7 @@ pub(crate) async fn update(
         ));
     }
     let _write = inner.ordering.write().await;
+    inner.guard(WriteAction::Update, event.identity(), pk).await?;
     let row = inner
         .store
         .update(pk, &values)
