@@ -238,6 +238,14 @@ mod tests {
     }
 
     #[test]
+    fn handles_and_services_are_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<RateLimiter>();
+        send_sync::<crate::EventRateLimit<channels_binding_core::EventRouter>>();
+        send_sync::<crate::HttpRateLimitLayer>();
+    }
+
+    #[test]
     fn burst_then_limited_then_recovers_with_the_clock() {
         let clock = FakeRelativeClock::default();
         // 2 per second, bursts of 3.

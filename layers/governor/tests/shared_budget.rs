@@ -1,6 +1,9 @@
 //! One caller, one budget: the HTTP layer and the event layer of one limiter
 //! draw on the same budgets, so switching transport does not double a rate.
 
+// Test set-up may unwrap: a panic here is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::time::Duration;
