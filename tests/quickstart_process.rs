@@ -20,10 +20,15 @@ fn quickstart_binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let test_exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = test_exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+            let profile_dir = test_exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut build = Command::new(cargo);
-            build.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--quiet", "--example", "quickstart"]);
+            build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "--quiet", "--example", "quickstart"]);
             if profile_dir.file_name().is_some_and(|name| name == "release") {
                 build.arg("--release");
             }
@@ -48,10 +53,16 @@ impl Quickstart {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn quickstart");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn quickstart");
         let stdout = child.stdout.take().expect("stdout");
         let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line).expect("read the first line");
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("read the first line");
         let addr = first_line
             .trim()
             .strip_prefix("listening on http://")
@@ -87,7 +98,9 @@ impl Drop for Quickstart {
 async fn starts_serves_and_stops_cleanly_on_sigterm() {
     let mut server = tokio::task::spawn_blocking(|| Quickstart::start(&[])).await.unwrap();
     let mut ws = Client::connect_url(&format!("ws://{}/", server.addr)).await;
-    let reply = ws.call(json!({"event": "auth.User.retrieve", "data": {"id": 5763}})).await;
+    let reply = ws
+        .call(json!({"event": "auth.User.retrieve", "data": {"id": 5763}}))
+        .await;
     assert_eq!(reply["data"]["username"], "Admin");
 
     let status = server.terminate();
@@ -100,7 +113,11 @@ async fn reads_a_toml_file_and_the_environment_wins() {
     let dir = std::env::temp_dir().join(format!("channels-binding-qs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("settings.toml");
-    std::fs::write(&file, "DEFAULT_PAGE_SIZE = 7\nmax_page_size = 9\nbind = \"127.0.0.1:1\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "DEFAULT_PAGE_SIZE = 7\nmax_page_size = 9\nbind = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
     let path = file.to_string_lossy().into_owned();
     // BIND in the file is overridden by the environment (port 0).
     let server = tokio::task::spawn_blocking(move || Quickstart::start(&[("CHANNELS_BINDING_CONFIG", &path)]))
@@ -109,7 +126,9 @@ async fn reads_a_toml_file_and_the_environment_wins() {
     let mut ws = Client::connect_url(&format!("ws://{}/", server.addr)).await;
     let reply = ws.call(json!({"event": "auth.User.search"})).await;
     assert_eq!(reply["data"]["limit"], 7);
-    let reply = ws.call(json!({"event": "auth.User.search", "data": {"limit": 50}})).await;
+    let reply = ws
+        .call(json!({"event": "auth.User.search", "data": {"limit": 50}}))
+        .await;
     assert_eq!(reply["data"]["limit"], 9);
     let _ = std::fs::remove_dir_all(dir);
 }
