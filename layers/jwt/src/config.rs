@@ -179,7 +179,10 @@ impl JwtConfig {
             .map_err(|_| INVALID)?;
         let bits = key.n().bits();
         if bits < MIN_RSA_BITS {
-            return Err(ConfigError::RsaKeyTooSmall { bits, min: MIN_RSA_BITS });
+            return Err(ConfigError::RsaKeyTooSmall {
+                bits,
+                min: MIN_RSA_BITS,
+            });
         }
         let decoding = DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be());
         Self::new(decoding, KeyKind::Rsa, algorithm)
@@ -237,8 +240,7 @@ impl JwtConfig {
     ///
     /// [`ConfigError::InvalidKey`] when the PEM is not an Ed25519 public key.
     pub fn eddsa_pem(public_pem: &[u8]) -> Result<Self, ConfigError> {
-        let key =
-            DecodingKey::from_ed_pem(public_pem).map_err(|_| ConfigError::InvalidKey { expected: "Ed25519" })?;
+        let key = DecodingKey::from_ed_pem(public_pem).map_err(|_| ConfigError::InvalidKey { expected: "Ed25519" })?;
         Self::new(key, KeyKind::Ed25519, Algorithm::EdDSA)
     }
 
@@ -429,8 +431,14 @@ mod tests {
             ConfigError::SecretTooShort { min: 32 }
         );
         assert!(JwtConfig::hs256(SECRET).is_ok());
-        assert_eq!(JwtConfig::hs384(SECRET).unwrap_err(), ConfigError::SecretTooShort { min: 48 });
-        assert_eq!(JwtConfig::hs512(SECRET).unwrap_err(), ConfigError::SecretTooShort { min: 64 });
+        assert_eq!(
+            JwtConfig::hs384(SECRET).unwrap_err(),
+            ConfigError::SecretTooShort { min: 48 }
+        );
+        assert_eq!(
+            JwtConfig::hs512(SECRET).unwrap_err(),
+            ConfigError::SecretTooShort { min: 64 }
+        );
         assert!(JwtConfig::hs512(&[7; 64]).is_ok());
     }
 
@@ -439,7 +447,10 @@ mod tests {
         let config = JwtConfig::hs256(SECRET).unwrap();
         for algorithm in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
             assert_eq!(
-                config.clone().with_algorithms(&[Algorithm::HS256, algorithm]).unwrap_err(),
+                config
+                    .clone()
+                    .with_algorithms(&[Algorithm::HS256, algorithm])
+                    .unwrap_err(),
                 ConfigError::AlgorithmMismatch(algorithm)
             );
         }
