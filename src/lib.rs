@@ -19,3 +19,11 @@ pub use shutdown::Shutdown;
 /// Model bindings on sqlx (SQLite; PostgreSQL with its feature).
 #[cfg(feature = "sqlite")]
 pub use channels_binding_sqlx as models;
+
+/// JWT bearer authentication (feature `jwt`).
+#[cfg(feature = "jwt")]
+pub use channels_binding_jwt as jwt;
+
+/// Rate limiting with governor (feature `rate-limit`).
+#[cfg(feature = "rate-limit")]
+pub use channels_binding_governor as rate_limit;

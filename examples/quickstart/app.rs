@@ -5,27 +5,38 @@
 // load generator); each uses a different part of it.
 #![allow(dead_code, unreachable_pub)]
 
+use std::convert::Infallible;
 use std::error::Error;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use channels_binding::models::{Field, Fields, ModelBinding, ModelSchema};
-use channels_binding::page_size::{PageSizeLayer, PageSizeService};
+use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttpLayer};
+use channels_binding::body::Body;
+use channels_binding::page_size::PageSizeLayer;
+use channels_binding::rate_limit::{RateLimit, RateLimiter};
+use channels_binding::require_identity::RequireIdentityLayer;
 use channels_binding::ws::WebSocket;
 use channels_binding::{EventRouter, Hub, Json, Settings, Shutdown, serve};
+use http::{Request, Response};
+use hyper::body::Incoming;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
 
+#[path = "auth.rs"]
+mod auth;
+#[path = "bindings.rs"]
+mod bindings;
 #[path = "demo_data.rs"]
 mod demo_data;
 
 /// Errors of start-up, shown to the person running the demo.
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
-/// The demo's whole service: the WebSocket API over the event stack.
-pub type DemoService = WebSocket<PageSizeService<EventRouter>>;
+/// The demo's whole service: HTTP layers around the WebSocket API.
+pub type DemoService = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
 #[derive(serde::Serialize)]
 struct Pong {
@@ -55,19 +66,9 @@ fn sync_ping() -> Json<Pong> {
 }
 
 /// Settings this build cannot honour yet. Refusing to start is safer than
-/// running without a security setting the operator asked for.
+/// running without something the operator asked for.
 fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
     let unsupported = [
-        ("CHANNELS_BINDING_JWT_SECRET", settings.jwt_secret.is_some()),
-        (
-            "CHANNELS_BINDING_ANONYMOUS_CONNECTION_ALLOWED",
-            !settings.anonymous_connection_allowed,
-        ),
-        ("CHANNELS_BINDING_ALLOWED_ORIGINS", settings.allowed_origins.is_some()),
-        (
-            "CHANNELS_BINDING_RATE_LIMIT_PER_SECOND",
-            settings.rate_limit_per_second.is_some(),
-        ),
         ("CHANNELS_BINDING_CHANNEL_LAYER", settings.channel_layer != "memory"),
         (
             "CHANNELS_BINDING_DATABASE_URL",
@@ -107,49 +108,49 @@ async fn connect(url: &str) -> Result<SqlitePool, BoxError> {
     Ok(pool)
 }
 
-/// The `auth.User` binding of `DEMO.md`: `password_hash` is not declared, so
-/// it can never be read, written, searched or ordered through the API.
-fn users(pool: SqlitePool) -> Result<ModelBinding, BoxError> {
-    let schema = ModelSchema::builder("auth_user")
-        .field(Field::integer("id").read().order())
-        .field(
-            Field::text("username")
-                .read()
-                .write()
-                .search()
-                .order()
-                .required()
-                .max_length(150),
-        )
-        .field(
-            Field::text("email")
-                .read()
-                .write()
-                .search()
-                .order()
-                .required()
-                .max_length(254),
-        )
-        .field(Field::boolean("is_staff").read().filter())
-        .field(Field::timestamp("date_joined").read().order())
-        .default_order(["date_joined"])
-        .build()?;
-    Ok(ModelBinding::builder("auth.User", pool, schema)
-        .list_serializer(Fields::new(["id", "username", "email"]))
-        .build()?)
-}
-
-/// Builds the demo's service: database, demo data, bindings and handlers.
+/// Builds the demo's service: database, demo data, bindings, handlers, and
+/// the layers the settings ask for.
 pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<DemoService, BoxError> {
     refuse_unsupported(settings)?;
     let pool = connect(&settings.database_url).await?;
     demo_data::install(&pool).await?;
+    let strategies = auth::strategies(settings, &pool)?;
+    let enforce_writes = !strategies.is_empty();
+    if !enforce_writes {
+        tracing::warn!(
+            "no authentication configured (CHANNELS_BINDING_JWT_SECRET): everyone is anonymous and \
+             auth.User is open for writes; notes.Note needs an identity and is unusable"
+        );
+    }
     let router = EventRouter::new()
-        .binding(users(pool)?)
+        .binding(bindings::users(pool.clone(), enforce_writes)?)
+        .binding(bindings::notes(pool.clone())?)
         .on("simple_reflexion.ping", ping)
         .on_blocking("simple_reflexion.sync_ping", sync_ping);
-    let events = PageSizeLayer::new(settings.page_size).layer(router);
-    Ok(WebSocket::new(events, hub).shutdown(shutdown))
+
+    // One budget per identity (else per IP) for HTTP requests and events alike.
+    let limiter = settings
+        .rate_limit_per_second
+        .map(|rate| RateLimiter::new(RateLimit::new(rate, settings.rate_limit_burst.unwrap_or(rate))));
+    let events = ServiceBuilder::new()
+        .option_layer(limiter.as_ref().map(RateLimiter::event_layer))
+        .layer(PageSizeLayer::new(settings.page_size))
+        .layer(RequireIdentityLayer::when(|name| name.stream() == "notes.Note"))
+        .service(router);
+    let websocket = WebSocket::new(BoxCloneSyncService::new(events), hub).shutdown(shutdown);
+
+    let origins = match &settings.allowed_origins {
+        Some(origins) => Some(AllowedOriginsLayer::new(origins.iter().cloned())?),
+        None => None,
+    };
+    let anonymous_refused = (!settings.anonymous_connection_allowed).then(|| RequireIdentityHttpLayer::new(["Bearer"]));
+    let service = ServiceBuilder::new()
+        .option_layer(origins)
+        .layer(AuthLayer::new(strategies))
+        .option_layer(limiter.as_ref().map(RateLimiter::http_layer))
+        .option_layer(anonymous_refused)
+        .service(websocket);
+    Ok(BoxCloneSyncService::new(service))
 }
 
 /// Serves the demo on `listener` until `shutdown` is triggered.
