@@ -250,6 +250,7 @@ async fn create_update_save_delete_and_mass_assignment() {
     // Mass assignment and unknown keys: rejected, nothing written.
     for (key, value) in [
         ("is_staff", json!(true)),
+        ("is_superuser", json!(true)),
         ("password_hash", json!("x")),
         ("id", json!(7)),
         ("usernme", json!("typo")),
