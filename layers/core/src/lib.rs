@@ -28,4 +28,7 @@ pub use event::Event;
 pub use hub::Hub;
 pub use identity::{Identity, Principal};
 pub use reply::{IntoReply, Json, Reply};
-pub use router::{Binding, BlockingHandler, Data, EventRouter, FromEvent, Handler, RouterFuture, State, States};
+pub use router::{
+    Binding, BindingDescription, BlockingHandler, Data, EventRouter, FieldDescription, FieldKind, FromEvent, Handler,
+    RouterFuture, State, States,
+};

@@ -2,6 +2,7 @@
 
 use futures_util::future::BoxFuture;
 
+use super::description::BindingDescription;
 use crate::event::Event;
 use crate::reply::Reply;
 
@@ -40,4 +41,10 @@ pub trait Binding: Send + Sync + 'static {
 
     /// Answers one event of the stream.
     fn call(&self, event: Event) -> BoxFuture<'static, Reply>;
+
+    /// The binding's declared shape, for generated documentation; `None`
+    /// for bindings without declared fields.
+    fn describe(&self) -> Option<BindingDescription> {
+        None
+    }
 }

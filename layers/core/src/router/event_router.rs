@@ -147,6 +147,20 @@ impl EventRouter {
         routes
     }
 
+    /// The declared shape of every binding that has one, sorted by stream.
+    pub fn descriptions(&self) -> Vec<super::BindingDescription> {
+        let mut descriptions: Vec<_> = self.routes.bindings.values().filter_map(|b| b.describe()).collect();
+        descriptions.sort_by(|a, b| a.stream.cmp(&b.stream));
+        descriptions
+    }
+
+    /// The custom handlers' routes (`stream.action`), sorted.
+    pub fn handler_routes(&self) -> Vec<String> {
+        let mut routes: Vec<String> = self.routes.handlers.keys().cloned().collect();
+        routes.sort();
+        routes
+    }
+
     /// The bindings, by stream.
     pub fn bindings(&self) -> impl Iterator<Item = &dyn Binding> {
         self.routes.bindings.values().map(|b| &**b)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use channels_binding_core::hub::{Change, ChangeKind, Visibility};
 use channels_binding_core::protocol::{EventError, EventName};
-use channels_binding_core::{Binding, Event, Identity, Reply};
+use channels_binding_core::{Binding, BindingDescription, Event, FieldDescription, FieldKind, Identity, Reply};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use sqlx::SqlitePool;
@@ -16,6 +16,7 @@ use super::permissions::{CreateHook, WriteAction, WriteRule};
 use super::read_scope::ReadScope;
 use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
+use crate::field::FieldType;
 use crate::schema::ModelSchema;
 use crate::store::{Object, SqliteStore};
 use crate::write_values::WriteValues;
@@ -342,6 +343,42 @@ impl Binding for ModelBinding {
 
     fn actions(&self) -> Vec<String> {
         ACTIONS.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    fn describe(&self) -> Option<BindingDescription> {
+        let fields = self
+            .inner
+            .schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let kind = match field.field_type() {
+                    FieldType::Integer => FieldKind::Integer,
+                    FieldType::Float => FieldKind::Number,
+                    FieldType::Text => FieldKind::String,
+                    FieldType::Boolean => FieldKind::Boolean,
+                    FieldType::Timestamp => FieldKind::Timestamp,
+                };
+                let mut description = FieldDescription::new(field.name(), kind);
+                description.readable = field.is_readable();
+                description.writable = field.is_writable();
+                description.required = field.is_required();
+                description.nullable = field.is_nullable();
+                description.searchable = field.is_searchable();
+                description.filterable = field.is_filterable();
+                description.orderable = field.is_orderable();
+                description.max_length = field.max_length_limit();
+                description
+            })
+            // A field clients can neither read nor write is not part of the API.
+            .filter(|field| field.readable || field.writable)
+            .collect();
+        Some(BindingDescription::new(
+            self.inner.stream.to_string(),
+            self.inner.schema.primary_key().name(),
+            self.actions(),
+            fields,
+        ))
     }
 
     fn call(&self, event: Event) -> BoxFuture<'static, Reply> {
