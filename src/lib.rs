@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod http;
 pub mod ws;
 
 mod serve;

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttpLayer};
 use channels_binding::body::Body;
+use channels_binding::http::HttpApi;
 use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
 use channels_binding::require_identity::RequireIdentityLayer;
@@ -35,7 +36,7 @@ mod demo_data;
 /// Errors of start-up, shown to the person running the demo.
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
-/// The demo's whole service: HTTP layers around the WebSocket API.
+/// The demo's whole service: HTTP layers around the WebSocket and HTTP APIs.
 pub type DemoService = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
 #[derive(serde::Serialize)]
@@ -132,12 +133,16 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     let limiter = settings
         .rate_limit_per_second
         .map(|rate| RateLimiter::new(RateLimit::new(rate, settings.rate_limit_burst.unwrap_or(rate))));
-    let events = ServiceBuilder::new()
-        .option_layer(limiter.as_ref().map(RateLimiter::event_layer))
-        .layer(PageSizeLayer::new(settings.page_size))
-        .layer(RequireIdentityLayer::when(|name| name.stream() == "notes.Note"))
-        .service(router);
-    let websocket = WebSocket::new(BoxCloneSyncService::new(events), hub).shutdown(shutdown);
+    // One event stack for WebSocket frames and HTTP requests alike.
+    let events = BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .option_layer(limiter.as_ref().map(RateLimiter::event_layer))
+            .layer(PageSizeLayer::new(settings.page_size))
+            .layer(RequireIdentityLayer::when(|name| name.stream() == "notes.Note"))
+            .service(router.clone()),
+    );
+    let http = HttpApi::new(events.clone(), hub.clone(), &router).shutdown(shutdown.clone());
+    let websocket = WebSocket::new(events, hub).shutdown(shutdown).fallback(http);
 
     let origins = match &settings.allowed_origins {
         Some(origins) => Some(AllowedOriginsLayer::new(origins.iter().cloned())?),

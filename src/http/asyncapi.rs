@@ -1,0 +1,8 @@
+//! Placeholder until the generator lands.
+
+use channels_binding_core::BindingDescription;
+
+/// Placeholder.
+pub fn asyncapi_document(_: &[BindingDescription], _: &[String], _: &str) -> serde_json::Value {
+    serde_json::json!({})
+}

@@ -1,0 +1,16 @@
+//! The HTTP transport (PROTOCOL.md §4): the same frames and the same event
+//! stack as the WebSocket, over plain HTTP requests and Server-Sent Events.
+
+mod asyncapi;
+mod config;
+mod openapi;
+mod query;
+mod respond;
+mod route;
+mod service;
+mod sse;
+
+pub use asyncapi::asyncapi_document;
+pub use config::HttpConfig;
+pub use openapi::openapi_document;
+pub use service::{HttpApi, console_html};

@@ -1,0 +1,280 @@
+//! The HTTP transport: the frame endpoint, the REST mapping, the SSE feed,
+//! generated API documents and the console page, on the same event stack as
+//! the WebSocket.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use channels_binding_core::protocol::{EventError, parse_frame};
+use channels_binding_core::{ClientAddr, Event, EventRouter, Hub, Identity, Reply};
+use futures_util::future::BoxFuture;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde_json::Value;
+use tower::{Service, ServiceExt};
+
+use super::config::HttpConfig;
+use super::query::search_data;
+use super::route::{DataFrom, Route, route};
+use super::{asyncapi, openapi, respond, sse};
+use crate::body::{Body, BoxError, full};
+use crate::shutdown::Shutdown;
+
+/// The console page, embedded: no build step, no external assets.
+const CONSOLE: &str = include_str!("console.html");
+
+/// What is computed once from the router: the streams that may be followed
+/// over SSE and the API documents.
+struct Catalog {
+    streams: HashSet<String>,
+    openapi: Bytes,
+    asyncapi: Bytes,
+}
+
+/// The HTTP side of the API (PROTOCOL.md §4), over an event stack `E`:
+///
+/// * `POST <root>` takes one frame and answers the reply frame, with the
+///   status of its outcome;
+/// * the REST mapping under `<root>api/` (`GET api/<stream>/<id>` retrieve,
+///   `GET api/<stream>?page=&limit=&order=&query=&<field>=` search, `POST`
+///   create, `PATCH` update, `PUT` save, `DELETE` delete, `POST
+///   api/<stream>/<action>` anything else), bodies being `data` alone and
+///   error bodies the `error` object;
+/// * `GET api/<stream>/events`, the change feed as Server-Sent Events;
+/// * `GET api/openapi.json` and `GET api/asyncapi.json`, generated from the
+///   declared bindings;
+/// * `GET <root>`, a console page to try frames in a browser.
+///
+/// The identity is the one an authentication layer put into the request's
+/// extensions, as for the WebSocket; every event layer of `E` applies to
+/// HTTP and WebSocket alike. Use it as the WebSocket's fallback:
+///
+/// ```
+/// use channels_binding::http::HttpApi;
+/// use channels_binding::ws::WebSocket;
+/// use channels_binding::{EventRouter, Hub};
+///
+/// let router = EventRouter::new().on("demo.ping", || async { serde_json::json!({"pong": true}) });
+/// let hub = Hub::new();
+/// let service = WebSocket::new(router.clone(), hub.clone()).fallback(HttpApi::new(router.clone(), hub, &router));
+/// ```
+pub struct HttpApi<E> {
+    events: E,
+    hub: Hub,
+    config: Arc<HttpConfig>,
+    catalog: Arc<Catalog>,
+    shutdown: Shutdown,
+}
+
+impl<E: Clone> Clone for HttpApi<E> {
+    fn clone(&self) -> Self {
+        Self {
+            events: self.events.clone(),
+            hub: self.hub.clone(),
+            config: self.config.clone(),
+            catalog: self.catalog.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+impl<E> HttpApi<E> {
+    /// The HTTP API over the event stack `events`; `router` (the stack's
+    /// innermost router) names the streams and documents the API.
+    pub fn new(events: E, hub: Hub, router: &EventRouter) -> Self {
+        Self::with_config(events, hub, router, HttpConfig::default())
+    }
+
+    /// The same, with these limits and options.
+    pub fn with_config(events: E, hub: Hub, router: &EventRouter, config: HttpConfig) -> Self {
+        let descriptions = router.descriptions();
+        let handlers = router.handler_routes();
+        let streams = descriptions.iter().map(|d| d.stream.clone()).collect();
+        let encode = |value: Value| Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let catalog = Catalog {
+            streams,
+            openapi: encode(openapi::openapi_document(&descriptions, &handlers, &config.root)),
+            asyncapi: encode(asyncapi::asyncapi_document(&descriptions, &handlers, &config.root)),
+        };
+        Self {
+            events,
+            hub,
+            config: Arc::new(config),
+            catalog: Arc::new(catalog),
+            shutdown: Shutdown::new(),
+        }
+    }
+
+    /// Ends SSE streams when this handle is triggered.
+    #[must_use]
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+}
+
+/// Reads a JSON body, bounded.
+async fn read_json<B>(body: B, limit: usize) -> Result<Value, EventError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return Err(EventError::payload_too_large(format!("body over {limit} bytes")));
+        }
+        Err(_) => return Err(EventError::bad_request("could not read the request body")),
+    };
+    if bytes.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| EventError::bad_request("the body is not valid JSON"))
+}
+
+async fn read_frame<B>(body: B, limit: usize) -> Result<Bytes, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(respond::frame(
+            &Reply::error(EventError::payload_too_large(format!("frame over {limit} bytes"))),
+            "",
+            None,
+        )),
+        Err(_) => Err(respond::error(&EventError::bad_request(
+            "could not read the request body",
+        ))),
+    }
+}
+
+fn page(content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body.into()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+impl<E, B> Service<Request<B>> for HttpApi<E>
+where
+    E: Service<Event, Response = Reply, Error = Infallible> + Clone + Send + 'static,
+    E::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.answer(request).await) })
+    }
+}
+
+impl<E> HttpApi<E>
+where
+    E: Service<Event, Response = Reply, Error = Infallible> + Clone + Send + 'static,
+    E::Future: Send,
+{
+    async fn answer<B>(self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let identity = parts.extensions.get::<Identity>().cloned().unwrap_or_default();
+        let client_addr = parts.extensions.get::<ClientAddr>().copied();
+        match route(&parts.method, parts.uri.path(), &self.config.root) {
+            Route::Frame => {
+                let bytes = match read_frame(body, self.config.max_body_size).await {
+                    Ok(bytes) => bytes,
+                    Err(response) => return response,
+                };
+                let frame = match parse_frame(&bytes) {
+                    Ok(frame) => frame,
+                    Err(error) => return respond::json(StatusCode::BAD_REQUEST, error.encode()),
+                };
+                let name = frame.name.as_shared().clone();
+                let request_id = frame.request_id.clone();
+                let event = self.event(Event::from_frame(frame, self.hub.clone()), identity, client_addr);
+                let reply = self.call_events(event).await;
+                respond::frame(&reply, &name, request_id.as_ref())
+            }
+            Route::Console if self.config.console => page("text/html; charset=utf-8", CONSOLE),
+            Route::OpenApi => page("application/json", self.catalog.openapi.clone()),
+            Route::AsyncApi => page("application/json", self.catalog.asyncapi.clone()),
+            Route::Events(stream) if self.catalog.streams.contains(&stream) => sse::feed(
+                &self.hub,
+                identity,
+                &stream,
+                parts.headers.get("last-event-id"),
+                self.config.sse_keep_alive,
+                self.shutdown.clone(),
+            ),
+            Route::Event { name, data, creates } => {
+                let data = match data {
+                    DataFrom::Nothing => Ok(Value::Object(serde_json::Map::new())),
+                    DataFrom::Query => {
+                        search_data(parts.uri.query()).map_err(|message| EventError::bad_request(message))
+                    }
+                    DataFrom::Body => read_json(body, self.config.max_body_size).await,
+                };
+                let data = match data {
+                    Ok(data) => data,
+                    Err(error) => return respond::error(&error),
+                };
+                // The object's id is in the path; a different one in the body is a mistake.
+                if name.hash().is_some() && data.get("id").is_some() {
+                    return respond::error(&EventError::validation_field("id", "the id is given by the path"));
+                }
+                let event = self.event(Event::new(name, data, self.hub.clone()), identity, client_addr);
+                let reply = self.call_events(event).await;
+                let success = if creates { StatusCode::CREATED } else { StatusCode::OK };
+                respond::payload(&reply, success)
+            }
+            Route::MethodNotAllowed => respond::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                br#"{"code":"bad_request","message":"method not allowed here"}"#.as_slice(),
+            ),
+            Route::Console | Route::Events(_) | Route::NotFound => {
+                respond::error(&EventError::not_found("nothing here: see api/openapi.json"))
+            }
+        }
+    }
+
+    fn event(&self, event: Event, identity: Identity, client_addr: Option<ClientAddr>) -> Event {
+        let mut event = event.with_identity(identity);
+        if let Some(addr) = client_addr {
+            event.extensions_mut().insert(addr);
+        }
+        event
+    }
+
+    fn call_events(&self, event: Event) -> impl std::future::Future<Output = Reply> + Send + 'static {
+        // Clone before awaiting: the future must not borrow `self` (E need not be Sync).
+        let events = self.events.clone();
+        async move {
+            match events.oneshot(event).await {
+                Ok(reply) => reply,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
+/// The console's HTML, for servers that serve it elsewhere.
+pub fn console_html() -> &'static str {
+    CONSOLE
+}

@@ -1,0 +1,151 @@
+//! The change feed of a stream as Server-Sent Events, with the same
+//! permission filtering, `seq`/`epoch` as event ids, and `Last-Event-ID`
+//! resuming through the hub's bounded history.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use channels_binding_core::Identity;
+use channels_binding_core::hub::{Hub, Outbox, StreamPosition, Target};
+use channels_binding_core::protocol::EventError;
+use futures_util::stream;
+use http::Response;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+
+use super::respond;
+use crate::body::{Body, BoxError};
+use crate::shutdown::Shutdown;
+
+/// Parses a `Last-Event-ID` of the form `<epoch>:<seq>`.
+fn parse_event_id(value: &HeaderValue) -> Option<StreamPosition> {
+    let text = value.to_str().ok()?;
+    let (epoch, seq) = text.rsplit_once(':')?;
+    Some(StreamPosition {
+        epoch: epoch.into(),
+        seq: seq.parse().ok()?,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct PushHead<'a> {
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    epoch: Option<Cow<'a, str>>,
+}
+
+/// One push frame as an SSE event: `id: epoch:seq`, `event: <name>`, and the
+/// whole frame as `data` (serde_json writes it on one line).
+fn sse_event(frame: &[u8]) -> Bytes {
+    let head: PushHead<'_> = serde_json::from_slice(frame).unwrap_or(PushHead {
+        event: None,
+        seq: None,
+        epoch: None,
+    });
+    let mut out = Vec::with_capacity(frame.len() + 64);
+    if let (Some(epoch), Some(seq)) = (&head.epoch, head.seq) {
+        out.extend_from_slice(format!("id: {epoch}:{seq}\n").as_bytes());
+    }
+    // An object's hash comes from data and could hold a line break, which
+    // would end the field: such events go out unnamed (still in `data`).
+    if let Some(event) = head.event.as_deref().filter(|e| !e.contains(['\r', '\n'])) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(event.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(frame);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+struct Feed {
+    outbox: Outbox,
+    first: Option<Bytes>,
+    keep_alive: tokio::time::Interval,
+    shutdown: Shutdown,
+}
+
+/// Opens the SSE feed of `stream` for `identity`.
+pub(crate) fn feed(
+    hub: &Hub,
+    identity: Identity,
+    stream_name: &str,
+    last_event_id: Option<&HeaderValue>,
+    keep_alive: Duration,
+    shutdown: Shutdown,
+) -> Response<Body> {
+    let outbox = hub.connect(identity);
+    let since = last_event_id.and_then(parse_event_id);
+    let subscribed = match hub.subscribe(outbox.connection(), stream_name, Target::Feed, since.as_ref()) {
+        Ok(subscribed) => subscribed,
+        Err(err) => return respond::error(&EventError::payload_too_large(err.to_string())),
+    };
+    // A client that asked to resume and cannot be told what it missed gets
+    // a `resync` event: refetch, then follow.
+    let mut first = String::from("retry: 3000\n: connected\n\n");
+    if last_event_id.is_some() && (since.is_none() || subscribed.resync) {
+        first.push_str(&format!(
+            "event: resync\ndata: {{\"epoch\":{},\"seq\":{}}}\n\n",
+            serde_json::Value::from(&*subscribed.position.epoch),
+            subscribed.position.seq
+        ));
+    }
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = Feed {
+        outbox,
+        first: Some(Bytes::from(first)),
+        keep_alive: interval,
+        shutdown,
+    };
+    let events = stream::unfold(state, |mut state| async move {
+        if let Some(first) = state.first.take() {
+            return Some((Ok::<_, BoxError>(Frame::data(first)), state));
+        }
+        let connection = state.outbox.connection().clone();
+        let chunk = tokio::select! {
+            biased;
+            () = state.shutdown.triggered() => return None,
+            // A client that falls behind is dropped; it resumes with Last-Event-ID.
+            () = connection.overflowed() => return None,
+            pushed = state.outbox.recv() => sse_event(&pushed?.frame),
+            _ = state.keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+        };
+        Some((Ok(Frame::data(chunk)), state))
+    });
+    let mut response = Response::new(StreamBody::new(events).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_pushes_as_sse_events() {
+        let frame = br#"{"event":"auth.User.updated#5","data":{"id":5},"seq":3,"epoch":"e1"}"#;
+        let event = String::from_utf8(sse_event(frame).to_vec()).unwrap();
+        assert_eq!(
+            event,
+            "id: e1:3\nevent: auth.User.updated#5\ndata: {\"event\":\"auth.User.updated#5\",\"data\":{\"id\":5},\"seq\":3,\"epoch\":\"e1\"}\n\n"
+        );
+        let sneaky = br#"{"event":"a.B.updated#x\nevent: forged","data":{},"seq":1,"epoch":"e"}"#;
+        let event = String::from_utf8(sse_event(sneaky).to_vec()).unwrap();
+        assert!(!event.contains("\nevent: forged"), "{event}");
+    }
+
+    #[test]
+    fn parses_last_event_ids() {
+        let position = parse_event_id(&HeaderValue::from_static("abc:12")).unwrap();
+        assert_eq!((&*position.epoch, position.seq), ("abc", 12));
+        assert!(parse_event_id(&HeaderValue::from_static("nonsense")).is_none());
+    }
+}
