@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use channels_binding::jwt::TokenIssuer;
 use channels_binding::{Hub, Settings, Shutdown};
-use common::{Client, spawn_server};
+use common::{Client, Sse, http, spawn_server};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -253,4 +253,30 @@ async fn rate_limited_events_get_retry_after_and_the_socket_stays_open() {
     // Another user has a budget of their own.
     let mut user2 = as_user(addr, "2").await;
     assert_eq!(code(&user2.call(json!({"event": "simple_reflexion.ping"})).await), "ok");
+}
+
+#[tokio::test]
+async fn sse_feeds_go_through_the_same_rules() {
+    let addr = start(&[]).await;
+    // Anonymous followers of notes are refused like any anonymous notes event.
+    let reply = http(addr, "GET", "/api/notes.Note/events", &[], "").await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["code"], "unauthenticated");
+
+    let (bearer1, bearer2) = (format!("Bearer {}", token("1")), format!("Bearer {}", token("2")));
+    let mut owner = Sse::open(addr, "/api/notes.Note/events", &[("authorization", &bearer1)]).await;
+    let mut other = Sse::open(addr, "/api/notes.Note/events", &[("authorization", &bearer2)]).await;
+    let created = http(addr, "POST", "/api/notes.Note", &[("authorization", &bearer1)], r#"{"title":"mine"}"#).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    // Then a note of user2, so user2's stream has something to show first.
+    let theirs = http(addr, "POST", "/api/notes.Note", &[("authorization", &bearer2)], r#"{"title":"theirs"}"#).await;
+    assert_eq!(theirs.status, 201);
+
+    let (_, event, data) = owner.next_event().await;
+    assert_eq!(event, "notes.Note.created");
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["data"]["title"], "mine");
+    // user2's first event is their own note: user1's never reached them.
+    let (_, event, data) = other.next_event().await;
+    assert_eq!(event, "notes.Note.created");
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["data"]["title"], "theirs");
 }

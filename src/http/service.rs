@@ -2,13 +2,13 @@
 //! generated API documents and the console page, on the same event stack as
 //! the WebSocket.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use channels_binding_core::protocol::{EventError, parse_frame};
+use channels_binding_core::hub::StreamPosition;
+use channels_binding_core::protocol::{EventError, EventName, parse_frame};
 use channels_binding_core::{ClientAddr, Event, EventRouter, Hub, Identity, Reply};
 use futures_util::future::BoxFuture;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -27,10 +27,8 @@ use crate::shutdown::Shutdown;
 /// The console page, embedded: no build step, no external assets.
 const CONSOLE: &str = include_str!("console.html");
 
-/// What is computed once from the router: the streams that may be followed
-/// over SSE and the API documents.
+/// What is computed once from the router: the API documents.
 struct Catalog {
-    streams: HashSet<String>,
     openapi: Bytes,
     asyncapi: Bytes,
 }
@@ -93,10 +91,8 @@ impl<E> HttpApi<E> {
     pub fn with_config(events: E, hub: Hub, router: &EventRouter, config: HttpConfig) -> Self {
         let descriptions = router.descriptions();
         let handlers = router.handler_routes();
-        let streams = descriptions.iter().map(|d| d.stream.clone()).collect();
         let encode = |value: Value| Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         let catalog = Catalog {
-            streams,
             openapi: encode(openapi::openapi_document(&descriptions, &handlers, &config.root)),
             asyncapi: encode(asyncapi::asyncapi_document(&descriptions, &handlers, &config.root)),
         };
@@ -215,14 +211,10 @@ where
             Route::Console if self.config.console => page("text/html; charset=utf-8", CONSOLE),
             Route::OpenApi => page("application/json", self.catalog.openapi.clone()),
             Route::AsyncApi => page("application/json", self.catalog.asyncapi.clone()),
-            Route::Events(stream) if self.catalog.streams.contains(&stream) => sse::feed(
-                &self.hub,
-                identity,
-                &stream,
-                parts.headers.get("last-event-id"),
-                self.config.sse_keep_alive,
-                self.shutdown.clone(),
-            ),
+            Route::Events(stream) => {
+                self.events_feed(&stream, identity, client_addr, parts.headers.get("last-event-id"))
+                    .await
+            }
             Route::Event { name, data, creates } => {
                 let data = match data {
                     DataFrom::Nothing => Ok(Value::Object(serde_json::Map::new())),
@@ -248,9 +240,53 @@ where
                 StatusCode::METHOD_NOT_ALLOWED,
                 br#"{"code":"bad_request","message":"method not allowed here"}"#.as_slice(),
             ),
-            Route::Console | Route::Events(_) | Route::NotFound => {
+            Route::Console | Route::NotFound => {
                 respond::error(&EventError::not_found("nothing here: see api/openapi.json"))
             }
+        }
+    }
+
+    /// Opens an SSE feed: a `subscribe` event through the stack on a fresh
+    /// hub connection, whose pushes then stream to the client.
+    fn events_feed(
+        &self,
+        stream: &str,
+        identity: Identity,
+        client_addr: Option<ClientAddr>,
+        last_event_id: Option<&HeaderValue>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static {
+        let opened = EventName::from_parts(stream, "subscribe", None).map(|name| {
+            let outbox = self.hub.connect(identity);
+            let data = sse::subscribe_data(last_event_id);
+            let unreadable_id = last_event_id.is_some() && data.get("since").is_none();
+            let event = self.event(
+                Event::new(name, data, self.hub.clone()).with_connection(outbox.connection().clone(), 0),
+                outbox.connection().identity().clone(),
+                client_addr,
+            );
+            (outbox, unreadable_id, self.call_events(event))
+        });
+        let keep_alive = self.config.sse_keep_alive;
+        let shutdown = self.shutdown.clone();
+        async move {
+            let Ok((outbox, unreadable_id, reply)) = opened else {
+                return respond::error(&EventError::not_found("no such stream"));
+            };
+            let reply = reply.await;
+            if let Err(error) = reply.outcome() {
+                return respond::error(error);
+            }
+            let position = reply
+                .meta()
+                .position
+                .clone()
+                .map(|(epoch, seq)| StreamPosition { epoch, seq });
+            let resync = if reply.meta().resync || unreadable_id {
+                position
+            } else {
+                None
+            };
+            sse::stream(outbox, resync, keep_alive, shutdown)
         }
     }
 

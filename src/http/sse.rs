@@ -1,21 +1,20 @@
-//! The change feed of a stream as Server-Sent Events, with the same
-//! permission filtering, `seq`/`epoch` as event ids, and `Last-Event-ID`
-//! resuming through the hub's bounded history.
+//! The change feed of a stream as Server-Sent Events. Opening a feed is a
+//! `<stream>.subscribe` event through the same event stack as everything
+//! else (so anonymous rejection, rate limits and read scopes apply), on a
+//! hub connection whose pushes become the SSE body: `seq`/`epoch` are the
+//! event ids, and `Last-Event-ID` resumes through the hub's bounded history.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
-use channels_binding_core::Identity;
-use channels_binding_core::hub::{Hub, Outbox, StreamPosition, Target};
-use channels_binding_core::protocol::EventError;
+use channels_binding_core::hub::{Outbox, StreamPosition};
 use futures_util::stream;
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
-use super::respond;
 use crate::body::{Body, BoxError};
 use crate::shutdown::Shutdown;
 
@@ -70,29 +69,32 @@ struct Feed {
     shutdown: Shutdown,
 }
 
-/// Opens the SSE feed of `stream` for `identity`.
-pub(crate) fn feed(
-    hub: &Hub,
-    identity: Identity,
-    stream_name: &str,
-    last_event_id: Option<&HeaderValue>,
+/// The `data` of the `subscribe` event that opens a feed: `since` from a
+/// `Last-Event-ID` of the form `<epoch>:<seq>`.
+pub(crate) fn subscribe_data(last_event_id: Option<&HeaderValue>) -> serde_json::Value {
+    match last_event_id.and_then(parse_event_id) {
+        Some(since) => serde_json::json!({ "since": since }),
+        None => serde_json::json!({}),
+    }
+}
+
+/// Streams what arrives for a subscribed connection as Server-Sent Events.
+///
+/// `resync` (the `subscribe` reply said the resume point is lost, or the
+/// `Last-Event-ID` was unreadable) sends a `resync` event first: refetch,
+/// then follow.
+pub(crate) fn stream(
+    outbox: Outbox,
+    resync: Option<StreamPosition>,
     keep_alive: Duration,
     shutdown: Shutdown,
 ) -> Response<Body> {
-    let outbox = hub.connect(identity);
-    let since = last_event_id.and_then(parse_event_id);
-    let subscribed = match hub.subscribe(outbox.connection(), stream_name, Target::Feed, since.as_ref()) {
-        Ok(subscribed) => subscribed,
-        Err(err) => return respond::error(&EventError::payload_too_large(err.to_string())),
-    };
-    // A client that asked to resume and cannot be told what it missed gets
-    // a `resync` event: refetch, then follow.
     let mut first = String::from("retry: 3000\n: connected\n\n");
-    if last_event_id.is_some() && (since.is_none() || subscribed.resync) {
+    if let Some(position) = resync {
         first.push_str(&format!(
             "event: resync\ndata: {{\"epoch\":{},\"seq\":{}}}\n\n",
-            serde_json::Value::from(&*subscribed.position.epoch),
-            subscribed.position.seq
+            serde_json::Value::from(&*position.epoch),
+            position.seq
         ));
     }
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
