@@ -73,7 +73,10 @@ pub(crate) fn route(method: &Method, path: &str, root: &str) -> Route {
     let Some(api) = rest.strip_prefix("api/") else {
         return Route::NotFound;
     };
-    let segments: Vec<&str> = api.split('/').collect();
+    let Some(segments) = api.split('/').map(decode).collect::<Option<Vec<String>>>() else {
+        return Route::NotFound;
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let get = *method == Method::GET || *method == Method::HEAD;
     match segments.as_slice() {
         ["openapi.json"] if get => Route::OpenApi,

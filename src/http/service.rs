@@ -218,9 +218,7 @@ where
             Route::Event { name, data, creates } => {
                 let data = match data {
                     DataFrom::Nothing => Ok(Value::Object(serde_json::Map::new())),
-                    DataFrom::Query => {
-                        search_data(parts.uri.query()).map_err(|message| EventError::bad_request(message))
-                    }
+                    DataFrom::Query => search_data(parts.uri.query()).map_err(EventError::bad_request),
                     DataFrom::Body => read_json(body, self.config.max_body_size).await,
                 };
                 let data = match data {
