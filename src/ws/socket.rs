@@ -116,15 +116,22 @@ where
         let expiry = credentials_expiry(&connection);
         let expired = tokio::time::sleep_until(expiry.unwrap_or_else(|| Instant::now() + FAR_FUTURE));
         tokio::pin!(expired);
+        // Built once, not on every pass of the loop.
+        let shutdown = self.shutdown.clone();
+        let shutting_down = shutdown.triggered();
+        tokio::pin!(shutting_down);
+        let overflow_connection = connection.clone();
+        let overflowed = overflow_connection.overflowed();
+        tokio::pin!(overflowed);
 
         loop {
             tokio::select! {
                 biased;
-                () = self.shutdown.triggered() => return End::Close(CloseCode::Away, "server shutting down"),
+                () = &mut shutting_down => return End::Close(CloseCode::Away, "server shutting down"),
                 () = &mut expired, if expiry.is_some() => {
                     return End::Close(CloseCode::Policy, "credentials expired: reconnect with fresh credentials");
                 }
-                () = connection.overflowed() => return End::Close(CloseCode::Again, "slow consumer: reconnect and resume with since"),
+                () = &mut overflowed => return End::Close(CloseCode::Again, "slow consumer: reconnect and resume with since"),
                 Some((request, frame)) = inflight.next(), if !inflight.is_empty() => {
                     unanswered.remove(&request);
                     if self.ws.feed(text(frame)).await.is_err() {
@@ -241,7 +248,9 @@ where
                 Ok(None) | Err(_) => return,
             }
         }
-        let mut scratch = [0u8; 4096];
+        // On the heap and only while closing: an array here would be part of
+        // every socket task's state for its whole life.
+        let mut scratch = vec![0u8; 4096];
         let raw = self.ws.get_mut();
         while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, raw.read(&mut scratch)).await {
             if n == 0 {

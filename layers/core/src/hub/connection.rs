@@ -124,6 +124,11 @@ impl Connection {
     pub async fn overflowed(&self) {
         loop {
             let notified = self.inner.overflow.notified();
+            tokio::pin!(notified);
+            // Register before checking: `notify_waiters` only wakes futures
+            // already waiting, so a flag set between the check and the first
+            // poll would otherwise be missed.
+            notified.as_mut().enable();
             if self.is_overflowed() {
                 return;
             }

@@ -177,7 +177,8 @@ impl StreamState {
                 gone.push(*id);
                 continue;
             }
-            if change.visibility.allows(connection.identity()) && told.insert(*id) {
+            // Feed ids are unique; only object subscribers may have been told already.
+            if change.visibility.allows(connection.identity()) && (told.is_empty() || !told.contains(id)) {
                 connection.push(tagged(record.feed_frame.clone(), connection, origin));
             }
         }
