@@ -259,7 +259,7 @@ where
             let unreadable_id = last_event_id.is_some() && data.get("since").is_none();
             let event = self.event(
                 Event::new(name, data, self.hub.clone()).with_connection(outbox.connection().clone(), 0),
-                outbox.connection().identity().clone(),
+                outbox.connection().identity(),
                 client_addr,
             );
             (outbox, unreadable_id, self.call_events(event))

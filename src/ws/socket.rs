@@ -36,7 +36,8 @@ const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// When the connection's credentials expire, on the tokio clock.
 fn credentials_expiry(connection: &channels_binding_core::hub::Connection) -> Option<Instant> {
-    let at = connection.identity().principal()?.expiry()?;
+    let identity = connection.identity();
+    let at = identity.principal()?.expiry()?;
     let left = at
         .duration_since(std::time::SystemTime::now())
         .unwrap_or(Duration::ZERO);

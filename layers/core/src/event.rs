@@ -78,7 +78,7 @@ impl Event {
             connection: connection.id(),
             request,
         };
-        self.identity = connection.identity().clone();
+        self.identity = connection.identity();
         self.hub = self.hub.with_origin(Some(origin));
         self.origin = Some(origin);
         self.connection = Some(connection);

@@ -30,6 +30,9 @@ use crate::protocol::{EventError, ReplyMeta, RequestId, encode_reply};
 pub struct Reply {
     outcome: Result<Value, EventError>,
     meta: ReplyMeta,
+    /// Hints for the transport that carries the reply (a cookie to set over
+    /// HTTP, say); transports ignore what they do not understand.
+    extensions: http::Extensions,
 }
 
 impl Reply {
@@ -38,6 +41,7 @@ impl Reply {
         Self {
             outcome: Ok(data),
             meta: ReplyMeta::default(),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Reply {
         Self {
             outcome: Err(error),
             meta: ReplyMeta::default(),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -72,6 +77,19 @@ impl Reply {
     pub fn with_position(mut self, position: StreamPosition) -> Self {
         self.meta.position = Some((position.epoch, position.seq));
         self
+    }
+
+    /// Attaches a hint for the transport (see [`extensions`](Self::extensions)).
+    #[must_use]
+    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
+    /// Hints for the transport carrying this reply, such as a cookie the
+    /// HTTP transport should set.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
     }
 
     /// Whether this is a success.

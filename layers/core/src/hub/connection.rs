@@ -33,7 +33,8 @@ pub struct Outbound {
 
 pub(crate) struct ConnectionInner {
     id: u64,
-    identity: Identity,
+    /// Switchable in-band (sign-in and sign-out on an open socket).
+    identity: std::sync::RwLock<Identity>,
     tx: mpsc::Sender<Outbound>,
     overflowed: AtomicBool,
     overflow: Notify,
@@ -74,7 +75,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let inner = ConnectionInner {
             id,
-            identity,
+            identity: std::sync::RwLock::new(identity),
             tx,
             overflowed: AtomicBool::new(false),
             overflow: Notify::new(),
@@ -88,9 +89,21 @@ impl Connection {
         self.inner.id
     }
 
-    /// The identity the connection was opened with.
-    pub fn identity(&self) -> &Identity {
-        &self.inner.identity
+    /// The connection's current identity (cheap: an `Arc` clone).
+    pub fn identity(&self) -> Identity {
+        self.inner
+            .identity
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |identity| identity.clone())
+    }
+
+    pub(crate) fn replace_identity(&self, identity: Identity) -> Identity {
+        let mut slot = self
+            .inner
+            .identity
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *slot, identity)
     }
 
     /// Queues a frame without waiting.
@@ -165,7 +178,7 @@ impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("id", &self.inner.id)
-            .field("identity", &self.inner.identity)
+            .field("identity", &self.identity())
             .finish_non_exhaustive()
     }
 }

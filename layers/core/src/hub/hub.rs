@@ -275,6 +275,21 @@ impl Hub {
         }
     }
 
+    /// Switches a connection's identity in-band (sign-in or sign-out on an
+    /// open socket): it leaves the old `user.<id>` group and joins the new
+    /// one, and every later push is filtered for the new identity. Later
+    /// events of the connection carry it.
+    pub fn set_identity(&self, connection: &Connection, identity: Identity) {
+        let new_group = identity.id().map(user_group);
+        let old = connection.replace_identity(identity);
+        if let Some(old_group) = old.id().map(user_group) {
+            self.leave(connection, &old_group);
+        }
+        if let Some(group) = new_group {
+            self.inner.join_group(connection, &group);
+        }
+    }
+
     /// Connections currently registered.
     pub fn connection_count(&self) -> u64 {
         self.inner.connections.load(Ordering::Relaxed)

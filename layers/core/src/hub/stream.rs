@@ -146,7 +146,7 @@ impl StreamState {
                 }
                 // A change that makes the object unreadable ends this subscriber's
                 // pushes for it: nothing about it, not even the delete, is sent.
-                if !change.visibility.allows(connection.identity()) {
+                if !change.visibility.allows(&connection.identity()) {
                     forget(connection);
                     return false;
                 }
@@ -178,7 +178,7 @@ impl StreamState {
                 continue;
             }
             // Feed ids are unique; only object subscribers may have been told already.
-            if change.visibility.allows(connection.identity()) && (told.is_empty() || !told.contains(id)) {
+            if change.visibility.allows(&connection.identity()) && (told.is_empty() || !told.contains(id)) {
                 connection.push(tagged(record.feed_frame.clone(), connection, origin));
             }
         }
@@ -232,7 +232,7 @@ impl StreamState {
         let mut ended = false;
         for record in self.history.range(start..) {
             let change = &record.change;
-            let visible = change.visibility.allows(connection.identity());
+            let visible = change.visibility.allows(&connection.identity());
             let frame = match target {
                 Target::Feed => record.feed_frame.clone(),
                 Target::Object { pk, form } => {
