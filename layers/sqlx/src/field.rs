@@ -14,8 +14,10 @@ pub enum FieldType {
     Text,
     /// A boolean; JSON `true`/`false`. SQLite stores it as `0`/`1`.
     Boolean,
-    /// An instant, exchanged as an RFC 3339 string. SQLite stores it as TEXT
-    /// in the canonical UTC form of [`canonical_timestamp`](crate::canonical_timestamp).
+    /// An instant, exchanged as an RFC 3339 string, always read back in the
+    /// canonical UTC form of [`canonical_timestamp`](crate::canonical_timestamp).
+    /// SQLite stores it as TEXT in that form; PostgreSQL in a `timestamptz`
+    /// column.
     Timestamp,
 }
 
@@ -165,7 +167,10 @@ impl Field {
         self
     }
 
-    /// Accepts JSON `null`.
+    /// Accepts JSON `null`. Also tells the PostgreSQL statements that the
+    /// column holds `NULL`s, so that they sort them where SQLite does
+    /// (first ascending, last descending); declare it on every column that
+    /// may hold `NULL` and is orderable.
     #[must_use]
     pub fn nullable(mut self) -> Self {
         self.nullable = true;

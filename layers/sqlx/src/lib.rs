@@ -11,11 +11,41 @@
 //! * [`QueryBuilder`] writes SQL for SQLite or PostgreSQL from declared
 //!   identifiers and placeholders only; client text is always a bound
 //!   [`SqlValue`];
-//! * [`SqliteStore`] (feature `sqlite`) runs those statements on a pool and
-//!   returns rows as JSON objects, with errors sorted into conflicts,
-//!   unavailability and internal failures.
+//! * [`SqlStore`] runs those statements on a pool — [`SqliteStore`]
+//!   (feature `sqlite`) or [`PgStore`] (feature `postgres`) — and returns
+//!   rows as JSON objects, the same JSON on both, with errors sorted into
+//!   conflicts, unavailability and internal failures;
+//! * [`ModelBinding`] serves a model as a stream of the event API, on a
+//!   [`Database`] of either kind.
+//!
+//! # SQLite and PostgreSQL
+//!
+//! Both features may be enabled at once. The same schema answers the same
+//! events with the same JSON on either database, with these exceptions,
+//! which come from the databases themselves:
+//!
+//! * **Text order** follows the column's collation on PostgreSQL and byte
+//!   order on SQLite; declare ordered text columns `COLLATE "C"` (or use a
+//!   `C` database) for the same order everywhere.
+//! * **Case-insensitive search** folds ASCII letters only on SQLite
+//!   (`lower()`), and every letter the collation knows on PostgreSQL
+//!   (`ILIKE`): a search for `é` finds `É` on PostgreSQL only. `%`, `_` and
+//!   `\` are always literal.
+//! * **Keys** come from a sequence on PostgreSQL (an identity column or
+//!   `bigserial`), which never reuses a key and knows nothing of keys
+//!   inserted explicitly; SQLite takes the largest key plus one.
+//! * **Column types** are enforced by PostgreSQL: a value the column cannot
+//!   hold (past an `integer`'s range, longer than a `varchar(n)`, the year
+//!   0000) is a `validation` error on `__all__`, where SQLite stores it.
+//! * **Timestamps** are `timestamptz` on PostgreSQL and canonical TEXT on
+//!   SQLite; both read back as `YYYY-MM-DDTHH:MM:SS.mmmZ`. A `timestamp`
+//!   (without time zone) column is written in the session's `TimeZone`,
+//!   so use one only with `TimeZone` UTC.
+//! * **NULLs** sort first ascending and last descending on both: the
+//!   PostgreSQL statements say `NULLS FIRST`/`NULLS LAST` for fields
+//!   declared [`nullable`](Field::nullable).
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod binding;
 mod dialect;
 mod error;
@@ -27,8 +57,12 @@ mod order;
 mod query;
 #[cfg(feature = "sqlite")]
 mod row;
+#[cfg(feature = "postgres")]
+mod row_pg;
 mod schema;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod session;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -36,7 +70,7 @@ mod timestamp;
 mod value;
 mod write_values;
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use binding::{
     ACTIONS, AllFields, CreateHook, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScope, ReadScopeFn,
     Serializer, Typed, WriteAction, WriteRule, owner_or_staff,
@@ -54,9 +88,20 @@ pub use order::OrderTerm;
 pub use query::{Criteria, QueryBuilder, QueryError, Statement, contains_pattern};
 #[cfg(feature = "sqlite")]
 pub use row::{bind_params, decode_row};
+#[cfg(feature = "postgres")]
+pub use row_pg::{bind_pg_params, decode_pg_row};
 pub use schema::{ModelSchema, ModelSchemaBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use session::{
+    SESSION_TABLE, Session, SessionAuth, SessionCookie, SessionError, SessionStore, SessionStrategy, Verifier,
+    token_digest,
+};
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
 #[cfg(feature = "sqlite")]
-pub use store::{Object, SearchPage, SqliteStore, StoreError};
+pub use store::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::{Backend, Database, Object, SearchPage, SqlStore, StoreError};
 pub use timestamp::canonical_timestamp;
 pub use value::SqlValue;
 pub use write_values::WriteValues;

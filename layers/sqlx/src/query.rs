@@ -543,6 +543,16 @@ impl Writer<'_> {
             }
             push_quoted(&mut self.sql, field.name());
             self.sql.push_str(if term.is_descending() { " DESC" } else { " ASC" });
+            // SQLite sorts NULL before every value, PostgreSQL after: say
+            // SQLite's order explicitly. Only for nullable fields, so that
+            // an index on a NOT NULL column still serves the order.
+            if self.dialect == Dialect::Postgres && field.is_nullable() {
+                self.sql.push_str(if term.is_descending() {
+                    " NULLS LAST"
+                } else {
+                    " NULLS FIRST"
+                });
+            }
         }
         Ok(())
     }
@@ -686,6 +696,33 @@ mod tests {
         };
         let s = sqlite(|b| b.search_page(&by_pk, 25, 0));
         assert!(s.sql.contains(r#"ORDER BY "id" DESC LIMIT"#), "{}", s.sql);
+    }
+
+    #[test]
+    fn postgres_sorts_nulls_where_sqlite_does() {
+        let criteria = Criteria {
+            order: vec![
+                OrderTerm::desc("karma"),
+                OrderTerm::asc("email"),
+                OrderTerm::asc("username"),
+            ],
+            ..Criteria::default()
+        };
+        let p = postgres(|b| b.list(&criteria, 10));
+        assert!(
+            p.sql.ends_with(
+                r#"ORDER BY "karma" DESC NULLS LAST, "email" ASC NULLS FIRST, "username" ASC, "id" ASC LIMIT $1"#
+            ),
+            "{}",
+            p.sql
+        );
+        let s = sqlite(|b| b.list(&criteria, 10));
+        assert!(
+            s.sql
+                .ends_with(r#"ORDER BY "karma" DESC, "email" ASC, "username" ASC, "id" ASC LIMIT ?"#),
+            "{}",
+            s.sql
+        );
     }
 
     #[test]

@@ -34,3 +34,14 @@ pub(crate) const SQLITE_COLUMNS: &str = r#""id", "username", "email", "is_staff"
 
 /// The select list of [`users`] on PostgreSQL.
 pub(crate) const POSTGRES_COLUMNS: &str = r#""id", "username", "email", "is_staff", "karma", to_char("date_joined" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "date_joined""#;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::Database;
+
+/// The test databases of the integration tests, shared with them.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[path = "../tests/support/db.rs"]
+mod db;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use db::{Backend, TestDb, each_backend};

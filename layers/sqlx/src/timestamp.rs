@@ -97,7 +97,21 @@ pub fn canonical_timestamp(input: &str) -> Option<String> {
     }
 
     let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    let utc = local - offset_seconds;
+    format_utc(local - offset_seconds, millis)
+}
+
+/// The canonical form of an instant given in microseconds since
+/// 1970-01-01T00:00:00Z, as PostgreSQL's `timestamptz` holds it; digits past
+/// milliseconds are truncated (towards the past), as in
+/// [`canonical_timestamp`]. `None` when the UTC year is outside
+/// `0000..=9999`.
+#[cfg(feature = "postgres")]
+pub(crate) fn format_unix_micros(micros: i64) -> Option<String> {
+    format_utc(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) / 1000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of `utc` seconds since the Unix epoch.
+fn format_utc(utc: i64, millis: i64) -> Option<String> {
     let (y, mo, d) = civil_from_days(utc.div_euclid(86_400));
     if !(0..=9999).contains(&y) {
         return None;
@@ -238,7 +252,31 @@ mod tests {
         assert!(canon("9999-12-31T23:59:59.999Z").is_some());
     }
 
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn formats_microseconds() {
+        assert_eq!(format_unix_micros(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(
+            format_unix_micros(1_704_067_199_999_999).as_deref(),
+            Some("2023-12-31T23:59:59.999Z")
+        );
+        assert_eq!(format_unix_micros(-1).as_deref(), Some("1969-12-31T23:59:59.999Z"));
+        assert_eq!(format_unix_micros(i64::MAX), None);
+        assert_eq!(format_unix_micros(i64::MIN), None);
+    }
+
     proptest! {
+        #[cfg(feature = "postgres")]
+        #[test]
+        fn microseconds_agree_with_canonical_form(
+            y in 0i64..=9999, mo in 1i64..=12, d in 1i64..=28,
+            h in 0i64..24, mi in 0i64..60, s in 0i64..60, us in 0i64..1_000_000,
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z");
+            let micros = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000 + us;
+            prop_assert_eq!(format_unix_micros(micros), canonical_timestamp(&text));
+        }
+
         #[test]
         fn never_panics(s in ".{0,40}") {
             let _ = canonical_timestamp(&s);

@@ -1,7 +1,15 @@
 //! `ModelBinding` driven through an `EventRouter`, without sockets: events are
 //! built as a transport would build them, pushes are read from the hub's
-//! outboxes. Every test owns its in-memory SQLite database and its hub, so
-//! tests are independent and deterministic.
+//! outboxes. Every test runs on SQLite and on PostgreSQL (see
+//! `support/db.rs`), each time with a database of its own and its own hub,
+//! so tests are independent and deterministic.
+
+// Model bindings need a database: SQLite, PostgreSQL or both.
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
+// Test bodies are plain functions run by `each_backend!`, which clippy does
+// not see as tests: they may unwrap, a panic being a failed test with its
+// location.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,9 +23,10 @@ use channels_binding_sqlx::{
     Typed,
 };
 use serde_json::{Value, json};
-use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use tower::{ServiceBuilder, ServiceExt as _};
+
+mod support;
+use support::{TestDb, each_backend};
 
 const NOTES: &str = "app.Note";
 const USERS: &str = "auth.User";
@@ -28,94 +37,68 @@ const SECRET: &str = "hunter2-s3cr3t";
 // Database fixtures
 // ---------------------------------------------------------------------------
 
-/// One connection, never recycled: an in-memory database lives exactly as long
-/// as its connection.
-async fn memory_pool() -> SqlitePool {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect("sqlite::memory:")
-        .await
-        .expect("open sqlite::memory:")
-}
-
-async fn exec(pool: &SqlitePool, sql: &str) {
-    if let Err(err) = sqlx::query(sql).execute(pool).await {
-        panic!("{sql}: {err}");
-    }
-}
-
-async fn pool_with_tables() -> SqlitePool {
-    let pool = memory_pool().await;
-    exec(
-        &pool,
+/// `notes` and `users`, in either dialect. `users.secret` is never declared.
+async fn create_tables(db: &TestDb) {
+    let sqlite = format!(
         "CREATE TABLE notes (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL,
             title TEXT NOT NULL,
             body TEXT NOT NULL DEFAULT ''
-        )",
-    )
-    .await;
-    exec(
-        &pool,
-        &format!(
-            "CREATE TABLE users (
-                id INTEGER PRIMARY KEY,
-                username TEXT NOT NULL UNIQUE,
-                email TEXT NOT NULL,
-                secret TEXT NOT NULL DEFAULT '{SECRET}'
-            )"
-        ),
-    )
-    .await;
-    pool
+        );
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL,
+            secret TEXT NOT NULL DEFAULT '{SECRET}'
+        );"
+    );
+    let postgres = format!(
+        "CREATE TABLE notes (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            owner_id INTEGER NOT NULL,
+            title VARCHAR(200) NOT NULL,
+            body TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE users (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL,
+            secret TEXT NOT NULL DEFAULT '{SECRET}'
+        );"
+    );
+    db.exec(db.pick(&sqlite, &postgres)).await;
 }
 
 /// Inserts notes behind the binding's back (nothing is published).
-async fn seed_notes(pool: &SqlitePool, owner: i64, count: usize) {
-    for i in 0..count {
-        sqlx::query("INSERT INTO notes (owner_id, title, body) VALUES (?, ?, ?)")
-            .bind(owner)
-            .bind(format!("note {i:02}"))
-            .bind(format!("body {i:02}"))
-            .execute(pool)
-            .await
-            .expect("seed a note");
+async fn seed_notes(db: &TestDb, owner: i64, count: usize) {
+    let rows: Vec<String> = (0..count)
+        .map(|i| format!("({owner}, 'note {i:02}', 'body {i:02}')"))
+        .collect();
+    if !rows.is_empty() {
+        db.exec(&format!(
+            "INSERT INTO notes (owner_id, title, body) VALUES {}",
+            rows.join(", ")
+        ))
+        .await;
     }
 }
 
-async fn note_count(pool: &SqlitePool) -> i64 {
-    sqlx::query("SELECT COUNT(*) FROM notes")
-        .fetch_one(pool)
-        .await
-        .expect("count notes")
-        .get(0)
+async fn note_count(db: &TestDb) -> i64 {
+    db.scalar("SELECT COUNT(*) FROM notes").await
 }
 
-async fn user_count(pool: &SqlitePool) -> i64 {
-    sqlx::query("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
-        .await
-        .expect("count users")
-        .get(0)
+async fn user_count(db: &TestDb) -> i64 {
+    db.scalar("SELECT COUNT(*) FROM users").await
 }
 
 /// The row as the database has it (every readable column of the notes binding).
-async fn note_row(pool: &SqlitePool, id: i64) -> Value {
-    let row = sqlx::query("SELECT id, owner_id, title, body FROM notes WHERE id = ?")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .expect("note exists");
-    json!({
-        "id": row.get::<i64, _>("id"),
-        "owner_id": row.get::<i64, _>("owner_id"),
-        "title": row.get::<String, _>("title"),
-        "body": row.get::<String, _>("body"),
-    })
+async fn note_row(db: &TestDb, id: i64) -> Value {
+    let mut rows = db
+        .rows(&format!("SELECT id, owner_id, title, body FROM notes WHERE id = {id}"))
+        .await;
+    assert_eq!(rows.len(), 1, "note {id} exists");
+    Value::Object(rows.remove(0))
 }
 
 fn notes_schema() -> ModelSchemaBuilder {
@@ -126,13 +109,13 @@ fn notes_schema() -> ModelSchemaBuilder {
         .field(Field::text("body").read().write())
 }
 
-fn notes(pool: SqlitePool) -> ModelBindingBuilder {
-    ModelBinding::builder(NOTES, pool, notes_schema().build().expect("notes schema"))
+fn notes(db: &TestDb) -> ModelBindingBuilder {
+    ModelBinding::builder(NOTES, db.database(), notes_schema().build().expect("notes schema"))
 }
 
 /// `users.secret` exists in the table and is never declared. `email` is
 /// NOT NULL in the table but not declared required.
-fn users(pool: SqlitePool) -> ModelBindingBuilder {
+fn users(db: &TestDb) -> ModelBindingBuilder {
     let schema = ModelSchema::builder("users")
         .field(Field::integer("id").read().order())
         .field(
@@ -147,7 +130,7 @@ fn users(pool: SqlitePool) -> ModelBindingBuilder {
         .field(Field::text("email").read().write().search())
         .build()
         .expect("users schema");
-    ModelBinding::builder(USERS, pool, schema)
+    ModelBinding::builder(USERS, db.database(), schema)
 }
 
 /// Only the owner may read a note.
@@ -359,17 +342,20 @@ fn keys(value: &Value) -> Vec<&str> {
 // list / search bounds
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn list_over_max_list_size_is_payload_too_large_and_search_never_is() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool.clone()).max_list_size(5).build().unwrap()]);
-    seed_notes(&pool, 1, 5).await;
+each_backend!(
+    #[tokio::test]
+    list_over_max_list_size_is_payload_too_large_and_search_never_is
+);
+async fn list_over_max_list_size_is_payload_too_large_and_search_never_is(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).max_list_size(5).build().unwrap()]);
+    seed_notes(db, 1, 5).await;
 
     // Exactly the maximum is fine.
     let rows = ok(&stack.http("app.Note.list", json!({})).await);
     assert_eq!(rows.as_array().unwrap().len(), 5);
 
-    seed_notes(&pool, 2, 1).await;
+    seed_notes(db, 2, 1).await;
     let mut conn = stack.connect(user("1"));
     let too_many = stack.ws(&mut conn, "app.Note.list", json!({})).await;
     assert_eq!(code(&too_many), "payload_too_large");
@@ -388,7 +374,7 @@ async fn list_over_max_list_size_is_payload_too_large_and_search_never_is() {
     let page = ok(&stack.http("app.Note.search", json!({"limit": 100})).await);
     assert_eq!(page["count"], 6);
     assert_eq!(page["rows"].as_array().unwrap().len(), 6);
-    seed_notes(&pool, 3, 20).await;
+    seed_notes(db, 3, 20).await;
     let page = ok(&stack.ws(&mut conn, "app.Note.search", json!({"limit": 100})).await);
     assert_eq!(page["count"], 26);
     assert_eq!(page["rows"].as_array().unwrap().len(), 26);
@@ -398,12 +384,15 @@ async fn list_over_max_list_size_is_payload_too_large_and_search_never_is() {
 // Subscription bookkeeping
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn subscription_limit_refuses_the_third_distinct_subscription() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 3).await;
+each_backend!(
+    #[tokio::test]
+    subscription_limit_refuses_the_third_distinct_subscription
+);
+async fn subscription_limit_refuses_the_third_distinct_subscription(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 3).await;
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(2));
-    let stack = Stack::new(hub, vec![notes(pool).build().unwrap()]);
+    let stack = Stack::new(hub, vec![notes(db).build().unwrap()]);
     let mut conn = stack.connect(user("1"));
 
     ok(&stack.ws(&mut conn, "app.Note.retrieve#1", json!({})).await);
@@ -447,12 +436,15 @@ async fn subscription_limit_refuses_the_third_distinct_subscription() {
     assert_eq!(conn.subscriptions(), 2);
 }
 
-#[tokio::test]
-async fn events_without_a_connection_never_subscribe() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 3).await;
+each_backend!(
+    #[tokio::test]
+    events_without_a_connection_never_subscribe
+);
+async fn events_without_a_connection_never_subscribe(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 3).await;
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(1));
-    let stack = Stack::new(hub.clone(), vec![notes(pool).build().unwrap()]);
+    let stack = Stack::new(hub.clone(), vec![notes(db).build().unwrap()]);
     // A connection exists, but these events do not come from it.
     let mut bystander = stack.connect(user("1"));
 
@@ -474,11 +466,14 @@ async fn events_without_a_connection_never_subscribe() {
     assert!(bystander.pushes().is_empty());
 }
 
-#[tokio::test]
-async fn subscribe_and_unsubscribe_need_a_connection() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 1).await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    subscribe_and_unsubscribe_need_a_connection
+);
+async fn subscribe_and_unsubscribe_need_a_connection(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 1).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
 
     for name in [
         "app.Note.subscribe",
@@ -521,18 +516,18 @@ async fn subscribe_and_unsubscribe_need_a_connection() {
 // Read rules
 // ---------------------------------------------------------------------------
 
-fn owner_stack(pool: &SqlitePool, hub: Hub) -> Stack {
-    let binding = notes(pool.clone())
-        .read_scope(owner_only)
-        .build()
-        .expect("notes binding");
+fn owner_stack(db: &TestDb, hub: Hub) -> Stack {
+    let binding = notes(db).read_scope(owner_only).build().expect("notes binding");
     Stack::new(hub, vec![binding])
 }
 
-#[tokio::test]
-async fn read_rule_filters_feed_pushes() {
-    let pool = pool_with_tables().await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    read_rule_filters_feed_pushes
+);
+async fn read_rule_filters_feed_pushes(db: &TestDb) {
+    create_tables(db).await;
+    let stack = owner_stack(db, Hub::new());
     let mut alice = stack.connect(user("1"));
     let mut bob = stack.connect(user("2"));
     let mut nobody = stack.connect(Identity::anonymous());
@@ -584,10 +579,13 @@ async fn read_rule_filters_feed_pushes() {
     assert!(nobody.pushes().is_empty());
 }
 
-#[tokio::test]
-async fn read_rule_filters_object_pushes_and_hides_existence() {
-    let pool = pool_with_tables().await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    read_rule_filters_object_pushes_and_hides_existence
+);
+async fn read_rule_filters_object_pushes_and_hides_existence(db: &TestDb) {
+    create_tables(db).await;
+    let stack = owner_stack(db, Hub::new());
     let mut alice = stack.connect(user("1"));
     let mut bob = stack.connect(user("2"));
     let mut nobody = stack.connect(Identity::anonymous());
@@ -633,12 +631,15 @@ async fn read_rule_filters_object_pushes_and_hides_existence() {
     assert_eq!(alice.subscriptions(), 0, "a delete ends the object subscription");
 }
 
-#[tokio::test]
-async fn an_unreadable_object_in_a_list_reads_as_missing() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 2).await; // ids 1, 2: alice's
-    seed_notes(&pool, 2, 1).await; // id 3: bob's
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    an_unreadable_object_in_a_list_reads_as_missing
+);
+async fn an_unreadable_object_in_a_list_reads_as_missing(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 2).await; // ids 1, 2: alice's
+    seed_notes(db, 2, 1).await; // id 3: bob's
+    let stack = owner_stack(db, Hub::new());
     let mut alice = stack.connect(user("1"));
 
     let both = ok(&stack.ws(&mut alice, "app.Note.retrieve", json!({"id": [2, 1]})).await);
@@ -663,10 +664,13 @@ async fn an_unreadable_object_in_a_list_reads_as_missing() {
     assert_eq!(error_json(&absent)["missing"], json!([99]));
 }
 
-#[tokio::test]
-async fn an_owner_change_ends_the_old_owners_object_subscription() {
-    let pool = pool_with_tables().await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    an_owner_change_ends_the_old_owners_object_subscription
+);
+async fn an_owner_change_ends_the_old_owners_object_subscription(db: &TestDb) {
+    create_tables(db).await;
+    let stack = owner_stack(db, Hub::new());
     let mut alice = stack.connect(user("1"));
     let mut bob_objects = stack.connect(user("2"));
     let mut bob_feed = stack.connect(user("2"));
@@ -726,10 +730,13 @@ async fn an_owner_change_ends_the_old_owners_object_subscription() {
     assert_eq!(events(&alice.pushes()), [name.as_str()]);
 }
 
-#[tokio::test]
-async fn the_new_owner_gets_object_pushes_once_subscribed() {
-    let pool = pool_with_tables().await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    the_new_owner_gets_object_pushes_once_subscribed
+);
+async fn the_new_owner_gets_object_pushes_once_subscribed(db: &TestDb) {
+    create_tables(db).await;
+    let stack = owner_stack(db, Hub::new());
     let mut bob = stack.connect(user("2"));
 
     let id = id_of(&ok(&stack
@@ -756,10 +763,13 @@ async fn the_new_owner_gets_object_pushes_once_subscribed() {
     assert_eq!(pushes[0].data["title"], "t2");
 }
 
-#[tokio::test]
-async fn anonymous_sees_nothing_under_an_owner_rule() {
-    let pool = pool_with_tables().await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    anonymous_sees_nothing_under_an_owner_rule
+);
+async fn anonymous_sees_nothing_under_an_owner_rule(db: &TestDb) {
+    create_tables(db).await;
+    let stack = owner_stack(db, Hub::new());
     let mut nobody = stack.connect(Identity::anonymous());
     ok(&stack.ws(&mut nobody, "app.Note.subscribe", json!({})).await);
     ok(&stack.ws(&mut nobody, "app.Note.subscribe#1", json!({})).await);
@@ -787,12 +797,15 @@ async fn anonymous_sees_nothing_under_an_owner_rule() {
     assert!(late.pushes().is_empty());
 }
 
-#[tokio::test]
-async fn search_and_list_show_only_readable_rows() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 3).await;
-    seed_notes(&pool, 2, 2).await;
-    let stack = owner_stack(&pool, Hub::new());
+each_backend!(
+    #[tokio::test]
+    search_and_list_show_only_readable_rows
+);
+async fn search_and_list_show_only_readable_rows(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 3).await;
+    seed_notes(db, 2, 2).await;
+    let stack = owner_stack(db, Hub::new());
 
     let page = ok(&stack.http_as(&user("2"), "app.Note.search", json!({})).await);
     let owners: BTreeSet<i64> = page["rows"]
@@ -814,14 +827,14 @@ async fn search_and_list_show_only_readable_rows() {
 // Serializers
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn list_serializer_shapes_rows_and_single_objects_use_the_detail_serializer() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 2).await;
-    let binding = notes(pool.clone())
-        .list_serializer(Fields::new(["title", "id"]))
-        .build()
-        .unwrap();
+each_backend!(
+    #[tokio::test]
+    list_serializer_shapes_rows_and_single_objects_use_the_detail_serializer
+);
+async fn list_serializer_shapes_rows_and_single_objects_use_the_detail_serializer(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 2).await;
+    let binding = notes(db).list_serializer(Fields::new(["title", "id"])).build().unwrap();
     let stack = Stack::new(Hub::new(), vec![binding]);
     let mut conn = stack.connect(user("1"));
 
@@ -837,15 +850,15 @@ async fn list_serializer_shapes_rows_and_single_objects_use_the_detail_serialize
     );
 
     let detail = ok(&stack.http("app.Note.retrieve#1", json!({})).await);
-    assert_eq!(detail, note_row(&pool, 1).await);
+    assert_eq!(detail, note_row(db, 1).await);
     let many = ok(&stack.http("app.Note.retrieve", json!({"id": [1, 2]})).await);
-    assert_eq!(many, json!([note_row(&pool, 1).await, note_row(&pool, 2).await]));
+    assert_eq!(many, json!([note_row(db, 1).await, note_row(db, 2).await]));
 
     // The feed push (of the search's subscription) is a detail view.
     let created = ok(&stack
         .http("app.Note.create", json!({"owner_id": 1, "title": "new", "body": "b"}))
         .await);
-    assert_eq!(created, note_row(&pool, 3).await);
+    assert_eq!(created, note_row(db, 3).await);
     let pushes = conn.pushes();
     assert_eq!(events(&pushes), ["app.Note.created"]);
     assert_eq!(pushes[0].data, created);
@@ -859,10 +872,13 @@ struct NoteView {
     body: String,
 }
 
-#[tokio::test]
-async fn a_typed_detail_serializer_is_used_for_every_single_object_view() {
-    let pool = pool_with_tables().await;
-    let binding = notes(pool.clone())
+each_backend!(
+    #[tokio::test]
+    a_typed_detail_serializer_is_used_for_every_single_object_view
+);
+async fn a_typed_detail_serializer_is_used_for_every_single_object_view(db: &TestDb) {
+    create_tables(db).await;
+    let binding = notes(db)
         .detail_serializer(Typed::<NoteView>::new())
         .list_serializer(Fields::new(["id", "title"]))
         .build()
@@ -912,9 +928,12 @@ async fn a_typed_detail_serializer_is_used_for_every_single_object_view() {
     assert_eq!(error_fields(&renamed), BTreeSet::from(["heading".to_owned()]));
 }
 
-#[tokio::test]
-async fn building_checks_serializer_fields_and_the_stream_name() {
-    let pool = pool_with_tables().await;
+each_backend!(
+    #[tokio::test]
+    building_checks_serializer_fields_and_the_stream_name
+);
+async fn building_checks_serializer_fields_and_the_stream_name(db: &TestDb) {
+    create_tables(db).await;
     let with_password = || {
         ModelSchema::builder("users")
             .field(Field::integer("id").read())
@@ -924,26 +943,24 @@ async fn building_checks_serializer_fields_and_the_stream_name() {
             .unwrap()
     };
 
-    let undeclared = notes(pool.clone())
-        .list_serializer(Fields::new(["id", "secret"]))
-        .build();
+    let undeclared = notes(db).list_serializer(Fields::new(["id", "secret"])).build();
     assert_eq!(
         undeclared.unwrap_err(),
         ConfigError::UnreadableSerializerField("secret".into())
     );
-    let undeclared = notes(pool.clone()).detail_serializer(Fields::new(["nope"])).build();
+    let undeclared = notes(db).detail_serializer(Fields::new(["nope"])).build();
     assert_eq!(
         undeclared.unwrap_err(),
         ConfigError::UnreadableSerializerField("nope".into())
     );
-    let write_only = ModelBinding::builder(USERS, pool.clone(), with_password())
+    let write_only = ModelBinding::builder(USERS, db.database(), with_password())
         .detail_serializer(Fields::new(["id", "password"]))
         .build();
     assert_eq!(
         write_only.unwrap_err(),
         ConfigError::UnreadableSerializerField("password".into())
     );
-    let write_only = ModelBinding::builder(USERS, pool.clone(), with_password())
+    let write_only = ModelBinding::builder(USERS, db.database(), with_password())
         .list_serializer(Fields::new(["username", "password"]))
         .build();
     assert_eq!(
@@ -951,14 +968,14 @@ async fn building_checks_serializer_fields_and_the_stream_name() {
         ConfigError::UnreadableSerializerField("password".into())
     );
     assert!(
-        ModelBinding::builder(USERS, pool.clone(), with_password())
+        ModelBinding::builder(USERS, db.database(), with_password())
             .detail_serializer(Fields::new(["id", "username"]))
             .build()
             .is_ok()
     );
 
     for stream in ["", "app Note", "app#Note", "app..Note", ".Note", "app.", "app\nNote"] {
-        let built = ModelBinding::builder(stream, pool.clone(), notes_schema().build().unwrap()).build();
+        let built = ModelBinding::builder(stream, db.database(), notes_schema().build().unwrap()).build();
         assert_eq!(
             built.unwrap_err(),
             ConfigError::InvalidStream(stream.into()),
@@ -967,7 +984,7 @@ async fn building_checks_serializer_fields_and_the_stream_name() {
     }
     // A plain name is a valid stream, as for custom bindings.
     assert!(
-        ModelBinding::builder("notes", pool, notes_schema().build().unwrap())
+        ModelBinding::builder("notes", db.database(), notes_schema().build().unwrap())
             .build()
             .is_ok()
     );
@@ -977,10 +994,13 @@ async fn building_checks_serializer_fields_and_the_stream_name() {
 // Hidden columns and constraint mapping
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn the_hidden_column_never_appears_in_a_reply_or_a_push() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![users(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    the_hidden_column_never_appears_in_a_reply_or_a_push
+);
+async fn the_hidden_column_never_appears_in_a_reply_or_a_push(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![users(db).build().unwrap()]);
     let mut conn = stack.connect(user("1"));
     ok(&stack.ws(&mut conn, "auth.User.subscribe", json!({})).await);
 
@@ -1041,10 +1061,13 @@ async fn the_hidden_column_never_appears_in_a_reply_or_a_push() {
     assert!(!encoded(&filtered).contains(SECRET));
 }
 
-#[tokio::test]
-async fn writing_the_hidden_column_is_validation_and_writes_nothing() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![users(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    writing_the_hidden_column_is_validation_and_writes_nothing
+);
+async fn writing_the_hidden_column_is_validation_and_writes_nothing(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![users(db).build().unwrap()]);
     let mut feed = stack.connect(user("1"));
     let subscribed = stack.ws(&mut feed, "auth.User.subscribe", json!({})).await;
     assert_eq!(position(&subscribed).map(|(_, seq)| seq), Some(0));
@@ -1056,7 +1079,7 @@ async fn writing_the_hidden_column_is_validation_and_writes_nothing() {
         )
         .await;
     assert_eq!(error_fields(&create), BTreeSet::from(["secret".to_owned()]));
-    assert_eq!(user_count(&pool).await, 0, "nothing was inserted");
+    assert_eq!(user_count(db).await, 0, "nothing was inserted");
 
     ok(&stack
         .http(
@@ -1084,23 +1107,23 @@ async fn writing_the_hidden_column_is_validation_and_writes_nothing() {
         assert_eq!(code(&reply), "validation", "{name} {data}");
         assert!(!encoded(&reply).contains(SECRET), "messages never echo stored values");
     }
-    let stored = sqlx::query("SELECT username, email, secret FROM users")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].get::<String, _>("username"), "alice");
-    assert_eq!(stored[0].get::<String, _>("email"), "a@example.com");
-    assert_eq!(stored[0].get::<String, _>("secret"), SECRET);
+    let stored = db.rows("SELECT username, email, secret FROM users").await;
+    assert_eq!(
+        Value::Array(stored.into_iter().map(Value::Object).collect()),
+        json!([{"username": "alice", "email": "a@example.com", "secret": SECRET}])
+    );
     // Only the one successful create was published.
     assert_eq!(events(&feed.pushes()), ["auth.User.created"]);
     assert_eq!(stack.hub.position(USERS).seq, 1);
 }
 
-#[tokio::test]
-async fn a_unique_violation_is_validation_on_the_field() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![users(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    a_unique_violation_is_validation_on_the_field
+);
+async fn a_unique_violation_is_validation_on_the_field(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![users(db).build().unwrap()]);
     let mut feed = stack.connect(user("1"));
     ok(&stack.ws(&mut feed, "auth.User.subscribe", json!({})).await);
 
@@ -1131,7 +1154,7 @@ async fn a_unique_violation_is_validation_on_the_field() {
         .await;
     assert_eq!(error_fields(&saved), BTreeSet::from(["username".to_owned()]));
 
-    assert_eq!(user_count(&pool).await, 2);
+    assert_eq!(user_count(db).await, 2);
     assert!(feed.pushes().is_empty(), "a refused write publishes nothing");
     assert!(writer.pushes().is_empty());
     assert_eq!(stack.hub.position(USERS).seq, 2, "nor takes a sequence number");
@@ -1139,10 +1162,13 @@ async fn a_unique_violation_is_validation_on_the_field() {
     assert_eq!(bob["username"], "bob");
 }
 
-#[tokio::test]
-async fn a_not_null_column_not_declared_required_is_a_client_error() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![users(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    a_not_null_column_not_declared_required_is_a_client_error
+);
+async fn a_not_null_column_not_declared_required_is_a_client_error(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![users(db).build().unwrap()]);
     let mut feed = stack.connect(user("1"));
     ok(&stack.ws(&mut feed, "auth.User.subscribe", json!({})).await);
 
@@ -1160,7 +1186,7 @@ async fn a_not_null_column_not_declared_required_is_a_client_error() {
         "the store names the column"
     );
     assert!(!encoded(&reply).to_lowercase().contains("insert"), "no SQL leaks");
-    assert_eq!(user_count(&pool).await, 0);
+    assert_eq!(user_count(db).await, 0);
     assert!(feed.pushes().is_empty());
 
     // Explicit null on a non-nullable field is caught before the database.
@@ -1174,11 +1200,14 @@ async fn a_not_null_column_not_declared_required_is_a_client_error() {
 // Push tagging and ordering
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn pushes_caused_by_a_request_wait_for_its_reply_on_its_connection_only() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 1).await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    pushes_caused_by_a_request_wait_for_its_reply_on_its_connection_only
+);
+async fn pushes_caused_by_a_request_wait_for_its_reply_on_its_connection_only(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 1).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
     let mut writer = stack.connect(user("1"));
     let mut other = stack.connect(user("2"));
 
@@ -1241,11 +1270,14 @@ async fn pushes_caused_by_a_request_wait_for_its_reply_on_its_connection_only() 
     assert_eq!(writer.subscriptions(), 1, "only the feed is left");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_updates_publish_in_commit_order() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 1).await;
-    let stack = Arc::new(Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]));
+each_backend!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    concurrent_updates_publish_in_commit_order
+);
+async fn concurrent_updates_publish_in_commit_order(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 1).await;
+    let stack = Arc::new(Stack::new(Hub::new(), vec![notes(db).build().unwrap()]));
     let mut feed = stack.connect(user("1"));
     ok(&stack.ws(&mut feed, "app.Note.subscribe", json!({})).await);
 
@@ -1286,7 +1318,7 @@ async fn concurrent_updates_publish_in_commit_order() {
         let last = pushes.last().unwrap();
         assert_eq!(
             last.data,
-            note_row(&pool, 1).await,
+            note_row(db, 1).await,
             "round {round}: the last push is the committed state"
         );
         let retrieved = ok(&stack.http("app.Note.retrieve#1", json!({})).await);
@@ -1298,10 +1330,13 @@ async fn concurrent_updates_publish_in_commit_order() {
 // Resuming with `since`
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn retrieve_since_replays_missed_changes_under_the_exact_event() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    retrieve_since_replays_missed_changes_under_the_exact_event
+);
+async fn retrieve_since_replays_missed_changes_under_the_exact_event(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
     ok(&stack
         .http("app.Note.create", json!({"owner_id": 1, "title": "a0"}))
         .await); // seq 1
@@ -1366,11 +1401,14 @@ async fn retrieve_since_replays_missed_changes_under_the_exact_event() {
     assert_eq!(seqs(&replayed), [7]);
 }
 
-#[tokio::test]
-async fn retrieve_since_an_unknown_position_asks_for_a_resync() {
-    let pool = pool_with_tables().await;
+each_backend!(
+    #[tokio::test]
+    retrieve_since_an_unknown_position_asks_for_a_resync
+);
+async fn retrieve_since_an_unknown_position_asks_for_a_resync(db: &TestDb) {
+    create_tables(db).await;
     let hub = Hub::with_config(HubConfig::default().history_len(2));
-    let stack = Stack::new(hub, vec![notes(pool.clone()).build().unwrap()]);
+    let stack = Stack::new(hub, vec![notes(db).build().unwrap()]);
     ok(&stack
         .http("app.Note.create", json!({"owner_id": 1, "title": "a0"}))
         .await);
@@ -1425,10 +1463,13 @@ async fn retrieve_since_an_unknown_position_asks_for_a_resync() {
 // save, delete, update
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn save_creates_without_an_id_and_updates_with_one() {
-    let pool = pool_with_tables().await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    save_creates_without_an_id_and_updates_with_one
+);
+async fn save_creates_without_an_id_and_updates_with_one(db: &TestDb) {
+    create_tables(db).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
     let mut feed = stack.connect(user("1"));
     ok(&stack.ws(&mut feed, "app.Note.subscribe", json!({})).await);
 
@@ -1437,7 +1478,7 @@ async fn save_creates_without_an_id_and_updates_with_one() {
         .await);
     assert_eq!(created, json!({"success": true, "id": 1}));
     assert_eq!(
-        note_row(&pool, 1).await,
+        note_row(db, 1).await,
         json!({"id": 1, "owner_id": 1, "title": "draft", "body": ""})
     );
 
@@ -1446,10 +1487,10 @@ async fn save_creates_without_an_id_and_updates_with_one() {
     let by_hash = ok(&stack.http("app.Note.save#1", json!({"title": "final"})).await);
     assert_eq!(by_hash, json!({"success": true, "id": 1}));
     assert_eq!(
-        note_row(&pool, 1).await,
+        note_row(db, 1).await,
         json!({"id": 1, "owner_id": 1, "title": "final", "body": "text"})
     );
-    assert_eq!(note_count(&pool).await, 1);
+    assert_eq!(note_count(db).await, 1);
     assert_eq!(
         events(&feed.pushes()),
         ["app.Note.created", "app.Note.updated#1", "app.Note.updated#1"]
@@ -1463,15 +1504,18 @@ async fn save_creates_without_an_id_and_updates_with_one() {
         code(&stack.http("app.Note.save", json!({"id": 42, "title": "x"})).await),
         "not_found"
     );
-    assert_eq!(note_count(&pool).await, 1);
+    assert_eq!(note_count(db).await, 1);
     assert!(feed.pushes().is_empty());
 }
 
-#[tokio::test]
-async fn delete_and_update_reject_what_they_cannot_do() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 1).await;
-    let stack = Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    delete_and_update_reject_what_they_cannot_do
+);
+async fn delete_and_update_reject_what_they_cannot_do(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 1).await;
+    let stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
     let mut feed = stack.connect(user("1"));
     ok(&stack.ws(&mut feed, "app.Note.subscribe", json!({})).await);
 
@@ -1516,7 +1560,7 @@ async fn delete_and_update_reject_what_they_cannot_do() {
     assert_eq!(deleted, json!({"success": true, "id": 1}));
     assert_eq!(code(&stack.http("app.Note.delete#1", json!({})).await), "not_found");
     assert_eq!(code(&stack.http("app.Note.retrieve#1", json!({})).await), "not_found");
-    assert_eq!(note_count(&pool).await, 0);
+    assert_eq!(note_count(db).await, 0);
     assert_eq!(
         events(&feed.pushes()),
         ["app.Note.updated#1", "app.Note.deleted#1"],
@@ -1534,11 +1578,14 @@ async fn search_limit(stack: &Stack, data: Value) -> (u64, usize) {
     (limit, page["rows"].as_array().expect("rows").len())
 }
 
-#[tokio::test]
-async fn the_page_size_layer_sets_the_default_and_max_limit() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 130).await;
-    let mut stack = Stack::new(Hub::new(), vec![notes(pool.clone()).build().unwrap()]);
+each_backend!(
+    #[tokio::test]
+    the_page_size_layer_sets_the_default_and_max_limit
+);
+async fn the_page_size_layer_sets_the_default_and_max_limit(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 130).await;
+    let mut stack = Stack::new(Hub::new(), vec![notes(db).build().unwrap()]);
 
     // Without the layer: the protocol's 25 and 100.
     assert_eq!(search_limit(&stack, json!({})).await, (25, 25));
@@ -1559,13 +1606,16 @@ async fn the_page_size_layer_sets_the_default_and_max_limit() {
     assert_eq!(past["count"], 130);
 }
 
-#[tokio::test]
-async fn a_schema_page_size_overrides_the_layers_default_but_not_its_max() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 130).await;
+each_backend!(
+    #[tokio::test]
+    a_schema_page_size_overrides_the_layers_default_but_not_its_max
+);
+async fn a_schema_page_size_overrides_the_layers_default_but_not_its_max(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 130).await;
     let binding = |size: u32| {
         let schema = notes_schema().page_size(size).build().unwrap();
-        ModelBinding::builder(NOTES, pool.clone(), schema).build().unwrap()
+        ModelBinding::builder(NOTES, db.database(), schema).build().unwrap()
     };
 
     let mut stack = Stack::new(Hub::new(), vec![binding(15)]);
@@ -1589,12 +1639,15 @@ async fn a_schema_page_size_overrides_the_layers_default_but_not_its_max() {
 // Refusals have no side effects
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_refused_multi_retrieve_subscribes_nothing() {
-    let pool = pool_with_tables().await;
-    seed_notes(&pool, 1, 3).await;
+each_backend!(
+    #[tokio::test]
+    a_refused_multi_retrieve_subscribes_nothing
+);
+async fn a_refused_multi_retrieve_subscribes_nothing(db: &TestDb) {
+    create_tables(db).await;
+    seed_notes(db, 1, 3).await;
     let hub = Hub::with_config(HubConfig::default().max_subscriptions(2));
-    let stack = Stack::new(hub, vec![notes(pool).build().unwrap()]);
+    let stack = Stack::new(hub, vec![notes(db).build().unwrap()]);
     let mut conn = stack.connect(user("1"));
 
     let refused = stack.ws(&mut conn, "app.Note.retrieve", json!({"id": [1, 2, 3]})).await;
@@ -1622,13 +1675,13 @@ fn no_dash<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, 
     }
 }
 
-#[tokio::test]
-async fn a_detail_serializer_failure_never_leaves_a_silent_gap() {
-    let pool = pool_with_tables().await;
-    let binding = notes(pool.clone())
-        .detail_serializer(Typed::<StrictView>::new())
-        .build()
-        .unwrap();
+each_backend!(
+    #[tokio::test]
+    a_detail_serializer_failure_never_leaves_a_silent_gap
+);
+async fn a_detail_serializer_failure_never_leaves_a_silent_gap(db: &TestDb) {
+    create_tables(db).await;
+    let binding = notes(db).detail_serializer(Typed::<StrictView>::new()).build().unwrap();
     let stack = Stack::new(Hub::new(), vec![binding]);
     let mut feed = stack.connect(user("2"));
     ok(&stack.ws(&mut feed, "app.Note.subscribe", json!({})).await);
@@ -1637,7 +1690,7 @@ async fn a_detail_serializer_failure_never_leaves_a_silent_gap() {
         .http("app.Note.create", json!({"owner_id": 1, "title": "t", "body": "-"}))
         .await;
     assert_eq!(code(&reply), "internal");
-    let written = note_count(&pool).await;
+    let written = note_count(db).await;
     let pushes = feed.pushes();
     assert!(
         written == 0 || !pushes.is_empty(),

@@ -1,6 +1,8 @@
 //! A database that goes away answers `unavailable`, and no error reply ever
-//! carries SQL, table names or driver messages.
+//! carries SQL, table names or driver messages. On SQLite and on PostgreSQL.
 
+// Model bindings need a database: SQLite, PostgreSQL or both.
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 // Test set-up may unwrap: a panic here is a failed test with its location.
 #![allow(clippy::unwrap_used)]
 
@@ -9,33 +11,32 @@ use std::convert::Infallible;
 use channels_binding_core::hub::Hub;
 use channels_binding_core::protocol::EventName;
 use channels_binding_core::{Event, EventRouter, Reply};
-use channels_binding_sqlx::{Field, ModelBinding, ModelSchema};
+use channels_binding_sqlx::{Database, Field, ModelBinding, ModelSchema};
 use serde_json::{Value, json};
-use sqlx::sqlite::SqlitePoolOptions;
 use tower::ServiceExt;
 
-async fn router() -> (EventRouter, sqlx::SqlitePool) {
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE secret_things (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let schema = ModelSchema::builder("secret_things")
+mod support;
+use support::{TestDb, each_backend};
+
+fn schema() -> ModelSchema {
+    ModelSchema::builder("secret_things")
         .field(Field::integer("id").read().order())
         .field(Field::text("name").read().write().search().required())
         .build()
-        .unwrap();
-    let binding = ModelBinding::builder("app.Thing", pool.clone(), schema)
-        .build()
-        .unwrap();
-    (EventRouter::new().binding(binding), pool)
+        .unwrap()
+}
+
+fn router(database: impl Into<Database>) -> EventRouter {
+    let binding = ModelBinding::builder("app.Thing", database, schema()).build().unwrap();
+    EventRouter::new().binding(binding)
+}
+
+async fn create_table(db: &TestDb) {
+    db.exec(db.pick(
+        "CREATE TABLE secret_things (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        "CREATE TABLE secret_things (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT NOT NULL)",
+    ))
+    .await;
 }
 
 async fn call(router: &EventRouter, event: &str, data: Value) -> Reply {
@@ -54,6 +55,7 @@ fn assert_no_internals(reply: &Reply) {
         "insert",
         "secret_things",
         "sqlite",
+        "postgres",
         "pool",
         "sqlx",
         "error returned from database",
@@ -62,12 +64,8 @@ fn assert_no_internals(reply: &Reply) {
     }
 }
 
-#[tokio::test]
-async fn a_closed_database_answers_unavailable_for_every_action() {
-    let (router, pool) = router().await;
-    assert!(call(&router, "app.Thing.create", json!({"name": "a"})).await.is_ok());
-    pool.close().await;
-    for (event, data) in [
+fn every_action() -> [(&'static str, Value); 7] {
+    [
         ("app.Thing.retrieve", json!({"id": 1})),
         ("app.Thing.search", json!({})),
         ("app.Thing.list", json!({})),
@@ -75,19 +73,60 @@ async fn a_closed_database_answers_unavailable_for_every_action() {
         ("app.Thing.update", json!({"id": 1, "name": "c"})),
         ("app.Thing.save", json!({"name": "d"})),
         ("app.Thing.delete", json!({"id": 1})),
-    ] {
-        let reply = call(&router, event, data).await;
+    ]
+}
+
+async fn assert_every_action_is_unavailable(router: &EventRouter) {
+    for (event, data) in every_action() {
+        let reply = call(router, event, data).await;
         let error = reply
             .error_ref()
-            .unwrap_or_else(|| panic!("{event} succeeded on a closed pool"));
+            .unwrap_or_else(|| panic!("{event} succeeded without a database"));
         assert_eq!(error.code().as_str(), "unavailable", "{event}: {error}");
         assert_no_internals(&reply);
     }
 }
 
+each_backend!(
+    #[tokio::test]
+    a_closed_database_answers_unavailable_for_every_action
+);
+async fn a_closed_database_answers_unavailable_for_every_action(db: &TestDb) {
+    create_table(db).await;
+    let router = router(db.database());
+    assert!(call(&router, "app.Thing.create", json!({"name": "a"})).await.is_ok());
+    db.close().await;
+    assert_every_action_is_unavailable(&router).await;
+}
+
+/// Needs no PostgreSQL: nothing listens on port 1.
+#[cfg(feature = "postgres")]
 #[tokio::test]
-async fn client_errors_carry_no_sql_either() {
-    let (router, _pool) = router().await;
+async fn an_unreachable_postgres_answers_unavailable_for_every_action() {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(250))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/test")
+        .unwrap();
+    assert_every_action_is_unavailable(&router(pool)).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_sqlite_file_that_cannot_be_opened_answers_unavailable_for_every_action() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(250))
+        .connect_lazy("sqlite:///nonexistent-dir/channels-binding/db.sqlite")
+        .unwrap();
+    assert_every_action_is_unavailable(&router(pool)).await;
+}
+
+each_backend!(
+    #[tokio::test]
+    client_errors_carry_no_sql_either
+);
+async fn client_errors_carry_no_sql_either(db: &TestDb) {
+    create_table(db).await;
+    let router = router(db.database());
     for (event, data) in [
         ("app.Thing.search", json!({"order": "name; DROP TABLE t"})),
         ("app.Thing.search", json!({"filters": {"name') OR 1=1 --": 1}})),

@@ -8,7 +8,6 @@ use channels_binding_core::protocol::{EventError, EventName};
 use channels_binding_core::{Binding, BindingDescription, Event, FieldDescription, FieldKind, Identity, Reply};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
 use super::actions;
@@ -18,7 +17,7 @@ use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
 use crate::field::FieldType;
 use crate::schema::ModelSchema;
-use crate::store::{Object, SqliteStore};
+use crate::store::{Database, Object, Store};
 use crate::write_values::WriteValues;
 
 /// Rows a `list` may return before it answers `payload_too_large`.
@@ -43,7 +42,7 @@ pub type ReadScopeFn = Arc<dyn Fn(&Identity) -> ReadScope + Send + Sync>;
 pub(crate) struct Inner {
     pub(crate) stream: Arc<str>,
     pub(crate) schema: Arc<ModelSchema>,
-    pub(crate) store: SqliteStore,
+    pub(crate) store: Store,
     pub(crate) detail: Box<dyn Serializer>,
     /// `None`: rows use the detail serializer.
     pub(crate) rows: Option<Box<dyn Serializer>>,
@@ -65,6 +64,8 @@ pub(crate) struct Inner {
 /// ```
 /// use channels_binding_sqlx::{Field, Fields, ModelBinding, ModelSchema};
 ///
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
+/// # #[cfg(feature = "sqlite")]
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
 /// sqlx::query("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT NOT NULL, email TEXT NOT NULL)")
@@ -88,11 +89,25 @@ pub struct ModelBinding {
 }
 
 impl ModelBinding {
-    /// Starts a binding of `stream` (`app.Model`) on a SQLite pool.
-    pub fn builder(stream: impl Into<String>, pool: SqlitePool, schema: ModelSchema) -> ModelBindingBuilder {
+    /// Starts a binding of `stream` (`app.Model`) on a pool: a
+    /// `SqlitePool` (feature `sqlite`), a `PgPool` (feature `postgres`) or a
+    /// [`Database`] holding either. The binding answers the same on both
+    /// (see the crate documentation for what the databases themselves do
+    /// differently).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "postgres")]
+    /// # async fn postgres(schema: channels_binding_sqlx::ModelSchema) -> Result<(), Box<dyn std::error::Error>> {
+    /// use channels_binding_sqlx::ModelBinding;
+    ///
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let users = ModelBinding::builder("auth.User", pool, schema).build()?;
+    /// # let _ = users; Ok(()) }
+    /// ```
+    pub fn builder(stream: impl Into<String>, pool: impl Into<Database>, schema: ModelSchema) -> ModelBindingBuilder {
         ModelBindingBuilder {
             stream: stream.into(),
-            pool,
+            database: pool.into(),
             schema,
             detail: Box::new(AllFields),
             rows: None,
@@ -122,7 +137,7 @@ impl fmt::Debug for ModelBinding {
 #[must_use]
 pub struct ModelBindingBuilder {
     stream: String,
-    pool: SqlitePool,
+    database: Database,
     schema: ModelSchema,
     detail: Box<dyn Serializer>,
     rows: Option<Box<dyn Serializer>>,
@@ -221,7 +236,7 @@ impl ModelBindingBuilder {
         Ok(ModelBinding {
             inner: Arc::new(Inner {
                 stream: Arc::from(self.stream),
-                store: SqliteStore::new(self.pool, schema.clone()),
+                store: Store::new(self.database, schema.clone()),
                 schema,
                 detail: self.detail,
                 rows,

@@ -1,108 +1,23 @@
-//! Model storage on SQLite: the statements of [`QueryBuilder`] executed on a
-//! pool, with rows decoded to JSON and errors sorted into what a client may
-//! be told.
+//! The store of one model: the same statements, checks and error sorting on
+//! every [`Backend`].
 
-use std::error::Error as StdError;
+use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sqlx::error::ErrorKind;
-use sqlx::sqlite::{Sqlite, SqlitePool};
-use sqlx::{Executor, Row as _};
+use sqlx::Pool;
 
-use crate::dialect::Dialect;
 use crate::input::PageParams;
-use crate::query::{Criteria, QueryBuilder, QueryError, Statement};
-use crate::row::{bind_params, decode_row};
+use crate::query::{Criteria, QueryBuilder, Statement};
 use crate::schema::ModelSchema;
 use crate::value::SqlValue;
 use crate::write_values::WriteValues;
 
+use super::backend::Backend;
+use super::error::StoreError;
+
 /// A JSON object holding the readable fields of one row.
 pub type Object = Map<String, Value>;
-
-/// Why a store operation failed. `Display` never includes SQL, database
-/// messages or values; the cause of `Unavailable` and `Internal` is kept as
-/// the error's `source()` for logs only.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A unique constraint rejected the write. `field` is the declared,
-    /// client-visible field it concerns, when known.
-    #[error("a row with this value already exists")]
-    Conflict {
-        /// The field whose value is taken.
-        field: Option<String>,
-    },
-    /// A `NOT NULL`, `CHECK` or foreign key constraint rejected the write.
-    #[error("the value violates a database constraint")]
-    Constraint {
-        /// The field concerned, when known and client-visible.
-        field: Option<String>,
-    },
-    /// A list matched more than the allowed number of rows.
-    #[error("more than {max} rows match")]
-    TooManyRows {
-        /// The allowed number of rows.
-        max: usize,
-    },
-    /// The database cannot be reached or is busy; retrying later may work.
-    #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    /// Anything else: a bug or a schema that does not match the table.
-    #[error("internal database error")]
-    Internal(#[source] Box<dyn StdError + Send + Sync>),
-}
-
-impl StoreError {
-    /// Sorts a `sqlx` error for the model `schema` (whose declared fields
-    /// are the only names a `Conflict` may carry).
-    #[must_use]
-    pub fn from_sqlx(schema: &ModelSchema, err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::Database(db) => {
-                let field = || constraint_field(schema, db.message());
-                match db.kind() {
-                    ErrorKind::UniqueViolation => Self::Conflict { field: field() },
-                    ErrorKind::NotNullViolation => Self::Constraint { field: field() },
-                    ErrorKind::ForeignKeyViolation | ErrorKind::CheckViolation => Self::Constraint { field: None },
-                    _ if db.code().is_some_and(|c| is_transient_sqlite_code(&c)) => Self::Unavailable(err),
-                    _ => Self::Internal(Box::new(err)),
-                }
-            }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
-                Self::Unavailable(err)
-            }
-            _ => Self::Internal(Box::new(err)),
-        }
-    }
-}
-
-impl From<QueryError> for StoreError {
-    /// A statement that cannot be built is a bug in the caller.
-    fn from(err: QueryError) -> Self {
-        Self::Internal(Box::new(err))
-    }
-}
-
-/// `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_IOERR`, `SQLITE_FULL` and
-/// `SQLITE_CANTOPEN`, in any extended form.
-fn is_transient_sqlite_code(code: &str) -> bool {
-    code.parse::<i32>()
-        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
-}
-
-/// The first client-visible declared field named in SQLite's
-/// `"UNIQUE constraint failed: table.a, table.b"` (or `NOT NULL ...`).
-fn constraint_field(schema: &ModelSchema, message: &str) -> Option<String> {
-    let (_, columns) = message.split_once("constraint failed: ")?;
-    columns
-        .split(", ")
-        .filter_map(|qualified| qualified.rsplit('.').next())
-        .filter_map(|column| schema.field(column.trim()))
-        .find(|f| f.is_readable() || f.is_writable())
-        .map(|f| f.name().to_owned())
-}
 
 /// One page of a search and the number of matching rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,19 +28,42 @@ pub struct SearchPage {
     pub rows: Vec<Object>,
 }
 
-/// The rows of one model in a SQLite database.
+/// The rows of one model in a database: [`SqliteStore`](crate::SqliteStore)
+/// or [`PgStore`](crate::PgStore).
+///
+/// Both answer with the same JSON for the same rows (timestamps in the
+/// canonical form of [`canonical_timestamp`](crate::canonical_timestamp)) and
+/// sort errors into the same [`StoreError`]s.
 ///
 /// Cheap to clone: the pool and schema are shared.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct SqlStore<DB: Backend> {
+    pool: Pool<DB>,
     schema: Arc<ModelSchema>,
 }
 
-impl SqliteStore {
+impl<DB: Backend> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            schema: self.schema.clone(),
+        }
+    }
+}
+
+impl<DB: Backend> fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &DB::DIALECT)
+            .field("table", &self.schema.table())
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
     /// A store of `schema`'s table in `pool`.
     #[must_use]
-    pub fn new(pool: SqlitePool, schema: impl Into<Arc<ModelSchema>>) -> Self {
+    pub fn new(pool: Pool<DB>, schema: impl Into<Arc<ModelSchema>>) -> Self {
         Self {
             pool,
             schema: schema.into(),
@@ -140,12 +78,12 @@ impl SqliteStore {
 
     /// The pool.
     #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool<DB> {
         &self.pool
     }
 
     fn builder(&self) -> QueryBuilder<'_> {
-        QueryBuilder::new(&self.schema, Dialect::Sqlite)
+        QueryBuilder::new(&self.schema, DB::DIALECT)
     }
 
     /// The object with primary key `pk`.
@@ -155,7 +93,7 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] or [`StoreError::Internal`].
     pub async fn fetch_one(&self, pk: &SqlValue) -> Result<Option<Object>, StoreError> {
         let stmt = self.builder().select_by_pk(pk)?;
-        self.fetch_optional(&self.pool, stmt).await
+        self.fetch_optional(stmt).await
     }
 
     /// The objects with the given keys, in the order of `pks`; missing keys
@@ -175,7 +113,7 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let stmt = self.builder().select_by_pks(&unique)?;
-        let mut rows: Vec<Option<Object>> = self.fetch_all(&self.pool, stmt).await?.into_iter().map(Some).collect();
+        let mut rows: Vec<Option<Object>> = self.fetch_all(stmt).await?.into_iter().map(Some).collect();
         let pk_name = self.schema.primary_key().name();
         let mut ordered = Vec::with_capacity(rows.len());
         for pk in &unique {
@@ -191,7 +129,9 @@ impl SqliteStore {
     }
 
     /// One page of rows matching `criteria`, with the total count, read in
-    /// one transaction so that both agree.
+    /// one transaction so that both agree (on PostgreSQL a `REPEATABLE READ
+    /// READ ONLY` one: under the default `READ COMMITTED` each statement
+    /// would see its own snapshot).
     ///
     /// # Errors
     ///
@@ -199,20 +139,22 @@ impl SqliteStore {
     /// criteria naming undeclared fields).
     pub async fn search(&self, criteria: &Criteria, page: PageParams) -> Result<SearchPage, StoreError> {
         let builder = self.builder();
-        let count_stmt = builder.count(criteria)?;
-        let page_stmt = builder.search_page(criteria, page.limit, page.offset())?;
+        let (count_sql, count_params) = builder.count(criteria)?.into_parts();
+        let (page_sql, page_params) = builder.search_page(criteria, page.limit, page.offset())?.into_parts();
 
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let count_row = bind_params(sqlx::query(&count_stmt.sql), count_stmt.params)
-            .fetch_one(&mut *tx)
+        let mut tx = match DB::BEGIN_READ {
+            Some(begin) => self.pool.begin_with(begin).await,
+            None => self.pool.begin().await,
+        }
+        .map_err(|e| self.error(e))?;
+        let count = DB::fetch_count(&mut tx, &count_sql, count_params)
             .await
-            .map_err(|e| self.failed(&count_stmt.sql, e))?;
-        let count = count_row
-            .try_get::<i64, _>(0)
-            .map_err(|e| self.failed(&count_stmt.sql, e))?;
+            .map_err(|e| self.failed(&count_sql, e))?;
         let count = u64::try_from(count).unwrap_or(0);
         let rows = if count > page.offset() {
-            self.fetch_all(&mut *tx, page_stmt).await?
+            DB::fetch_all(&mut tx, &self.schema, &page_sql, page_params)
+                .await
+                .map_err(|e| self.failed(&page_sql, e))?
         } else {
             Vec::new()
         };
@@ -228,7 +170,7 @@ impl SqliteStore {
     /// otherwise as [`search`](Self::search).
     pub async fn list(&self, criteria: &Criteria, max: usize) -> Result<Vec<Object>, StoreError> {
         let stmt = self.builder().list(criteria, max)?;
-        let rows = self.fetch_all(&self.pool, stmt).await?;
+        let rows = self.fetch_all(stmt).await?;
         if rows.len() > max {
             return Err(StoreError::TooManyRows { max });
         }
@@ -245,7 +187,7 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] or [`StoreError::Internal`].
     pub async fn insert(&self, values: &WriteValues) -> Result<Object, StoreError> {
         let stmt = self.builder().insert(values)?;
-        self.fetch_optional(&self.pool, stmt)
+        self.fetch_optional(stmt)
             .await?
             .ok_or_else(|| StoreError::Internal("INSERT ... RETURNING returned no row".into()))
     }
@@ -262,7 +204,7 @@ impl SqliteStore {
             return self.fetch_one(pk).await;
         }
         let stmt = self.builder().update(pk, values)?;
-        self.fetch_optional(&self.pool, stmt).await
+        self.fetch_optional(stmt).await
     }
 
     /// Deletes the row with key `pk` and returns it as it was (read by the
@@ -274,32 +216,23 @@ impl SqliteStore {
     /// else [`StoreError::Unavailable`] or [`StoreError::Internal`].
     pub async fn delete(&self, pk: &SqlValue) -> Result<Option<Object>, StoreError> {
         let stmt = self.builder().delete(pk)?;
-        self.fetch_optional(&self.pool, stmt).await
+        self.fetch_optional(stmt).await
     }
 
-    async fn fetch_all<'e, E>(&self, executor: E, stmt: Statement) -> Result<Vec<Object>, StoreError>
-    where
-        E: Executor<'e, Database = Sqlite>,
-    {
-        let rows = bind_params(sqlx::query(&stmt.sql), stmt.params)
-            .fetch_all(executor)
+    async fn fetch_all(&self, stmt: Statement) -> Result<Vec<Object>, StoreError> {
+        let (sql, params) = stmt.into_parts();
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        DB::fetch_all(&mut conn, &self.schema, &sql, params)
             .await
-            .map_err(|e| self.failed(&stmt.sql, e))?;
-        rows.iter()
-            .map(|row| decode_row(&self.schema, row).map_err(|e| self.failed(&stmt.sql, e)))
-            .collect()
+            .map_err(|e| self.failed(&sql, e))
     }
 
-    async fn fetch_optional<'e, E>(&self, executor: E, stmt: Statement) -> Result<Option<Object>, StoreError>
-    where
-        E: Executor<'e, Database = Sqlite>,
-    {
-        let row = bind_params(sqlx::query(&stmt.sql), stmt.params)
-            .fetch_optional(executor)
+    async fn fetch_optional(&self, stmt: Statement) -> Result<Option<Object>, StoreError> {
+        let (sql, params) = stmt.into_parts();
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        DB::fetch_optional(&mut conn, &self.schema, &sql, params)
             .await
-            .map_err(|e| self.failed(&stmt.sql, e))?;
-        row.map(|row| decode_row(&self.schema, &row).map_err(|e| self.failed(&stmt.sql, e)))
-            .transpose()
+            .map_err(|e| self.failed(&sql, e))
     }
 
     /// Logs a failed statement (its text holds no client data) and sorts the
@@ -320,12 +253,12 @@ mod tests {
     use crate::filter::Filter;
     use crate::input::{PageLimits, WriteMode, parse_page_params, parse_write};
     use crate::order::OrderTerm;
-    use crate::test_support::users;
+    use crate::store::Store;
+    use crate::test_support::{Backend, TestDb, each_backend, users};
     use crate::timestamp::canonical_timestamp;
     use serde_json::json;
-    use sqlx::sqlite::SqlitePoolOptions;
 
-    const CREATE: &str = r#"
+    const SQLITE_TABLE: &str = r#"
         CREATE TABLE auth_user (
             id INTEGER PRIMARY KEY,
             username TEXT NOT NULL UNIQUE,
@@ -336,50 +269,43 @@ mod tests {
             password_hash TEXT NOT NULL DEFAULT ''
         )"#;
 
-    async fn pool() -> SqlitePool {
-        match SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => panic!("cannot open sqlite::memory: {e}"),
-        }
-    }
-
-    async fn exec(pool: &SqlitePool, sql: &str) {
-        if let Err(e) = sqlx::query(sql).execute(pool).await {
-            panic!("{sql}: {e}");
-        }
-    }
+    /// The same table; the key is not `ALWAYS` generated, so that the
+    /// fixture (and the conflict test) can insert explicit keys.
+    const POSTGRES_TABLE: &str = r#"
+        CREATE TABLE auth_user (
+            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            username VARCHAR(150) NOT NULL UNIQUE,
+            email TEXT,
+            is_staff BOOLEAN NOT NULL DEFAULT false,
+            karma DOUBLE PRECISION CHECK (karma IS NULL OR karma >= 0),
+            date_joined TIMESTAMPTZ NOT NULL DEFAULT now(),
+            password_hash TEXT NOT NULL DEFAULT ''
+        )"#;
 
     /// 30 users `user01`..`user30` (ids 1..=30, karma = id % 3, user07
     /// staff), plus 3 users whose names hold LIKE metacharacters.
-    async fn store() -> SqliteStore {
-        let pool = pool().await;
-        exec(&pool, CREATE).await;
+    async fn store(db: &TestDb) -> Store {
+        db.exec(db.pick(SQLITE_TABLE, POSTGRES_TABLE)).await;
+        let mut seed = String::new();
         for id in 1..=30 {
-            let staff = i32::from(id == 7);
-            exec(
-                &pool,
-                &format!(
-                    "INSERT INTO auth_user (id, username, email, is_staff, karma, date_joined) \
-                     VALUES ({id}, 'user{id:02}', 'user{id}@example.com', {staff}, {}, \
-                     '2024-01-{:02}T00:00:00.000Z')",
-                    id % 3,
-                    id % 28 + 1
-                ),
-            )
-            .await;
+            let staff = db.pick(if id == 7 { "1" } else { "0" }, if id == 7 { "true" } else { "false" });
+            seed.push_str(&format!(
+                "INSERT INTO auth_user (id, username, email, is_staff, karma, date_joined) \
+                 VALUES ({id}, 'user{id:02}', 'user{id}@example.com', {staff}, {}, \
+                 '2024-01-{:02}T00:00:00.000Z');\n",
+                id % 3,
+                id % 28 + 1
+            ));
         }
         for (id, name) in [(101, "100%_sure"), (102, "100x_sure"), (103, "100%xsure")] {
-            exec(
-                &pool,
-                &format!("INSERT INTO auth_user (id, username) VALUES ({id}, '{name}')"),
-            )
-            .await;
+            seed.push_str(&format!(
+                "INSERT INTO auth_user (id, username) VALUES ({id}, '{name}');\n"
+            ));
         }
-        SqliteStore::new(pool, users())
+        // A sequence does not see explicit keys; SQLite takes the largest.
+        seed.push_str(db.pick("", "SELECT setval(pg_get_serial_sequence('auth_user', 'id'), 103);"));
+        db.exec(&seed).await;
+        Store::new(db.database(), Arc::new(users()))
     }
 
     fn ok<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
@@ -406,9 +332,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn fetch_one_decodes_every_type() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        fetch_one_decodes_every_type
+    );
+    async fn fetch_one_decodes_every_type(db: &TestDb) {
+        let store = store(db).await;
         let row = ok(store.fetch_one(&SqlValue::Int(7)).await);
         let row = row.expect("user 7 exists");
         assert_eq!(
@@ -430,9 +359,12 @@ mod tests {
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(999)).await), None);
     }
 
-    #[tokio::test]
-    async fn fetch_many_keeps_request_order() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        fetch_many_keeps_request_order
+    );
+    async fn fetch_many_keeps_request_order(db: &TestDb) {
+        let store = store(db).await;
         let rows = ok(store
             .fetch_many(&[SqlValue::Int(3), SqlValue::Int(999), SqlValue::Int(1), SqlValue::Int(3)])
             .await);
@@ -440,9 +372,12 @@ mod tests {
         assert!(ok(store.fetch_many(&[]).await).is_empty());
     }
 
-    #[tokio::test]
-    async fn search_pages_and_counts() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        search_pages_and_counts
+    );
+    async fn search_pages_and_counts(db: &TestDb) {
+        let store = store(db).await;
         let criteria = only_users();
         let first = ok(store.search(&criteria, page(1, 10)).await);
         assert_eq!(first.count, 30);
@@ -461,9 +396,12 @@ mod tests {
         assert_eq!(everyone.rows.len(), 33);
     }
 
-    #[tokio::test]
-    async fn search_orders_with_pk_tie_break() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        search_orders_with_pk_tie_break
+    );
+    async fn search_orders_with_pk_tie_break(db: &TestDb) {
+        let store = store(db).await;
         let desc = Criteria {
             order: vec![OrderTerm::desc("username")],
             ..only_users()
@@ -486,9 +424,29 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
-    #[tokio::test]
-    async fn search_filters() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        nulls_sort_first_ascending_and_last_descending
+    );
+    async fn nulls_sort_first_ascending_and_last_descending(db: &TestDb) {
+        let store = store(db).await;
+        let ids = |rows: Vec<Object>| -> Vec<i64> { rows.iter().map(|r| r["id"].as_i64().unwrap_or(-1)).collect() };
+        let karma = |order| Criteria {
+            order: vec![order],
+            ..Criteria::default()
+        };
+        let up = ok(store.list(&karma(OrderTerm::asc("karma")), 100).await);
+        assert_eq!(ids(up)[..4], [101, 102, 103, 3], "NULL karma first, then 0");
+        let down = ok(store.list(&karma(OrderTerm::desc("karma")), 100).await);
+        assert_eq!(ids(down)[29..], [30, 101, 102, 103], "0 then NULL karma last");
+    }
+
+    each_backend!(
+        #[tokio::test]
+        search_filters
+    );
+    async fn search_filters(db: &TestDb) {
+        let store = store(db).await;
         let staff = Criteria {
             filters: vec![Filter::eq("is_staff", true)],
             ..Criteria::default()
@@ -511,6 +469,15 @@ mod tests {
             ..Criteria::default()
         };
         assert_eq!(ok(store.search(&no_karma, page(1, 25)).await).count, 3);
+        let karma = Criteria {
+            filters: vec![Filter::eq("karma", 2)],
+            ..Criteria::default()
+        };
+        assert_eq!(
+            ok(store.search(&karma, page(1, 25)).await).count,
+            10,
+            "an integer filters a float"
+        );
 
         let joined = Criteria {
             filters: vec![Filter::eq("date_joined", "2024-01-02T00:00:00.000Z")],
@@ -520,9 +487,12 @@ mod tests {
         assert_eq!(ok(store.search(&joined, page(1, 25)).await).count, 2);
     }
 
-    #[tokio::test]
-    async fn search_text_is_literal_and_case_insensitive() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        search_text_is_literal_and_case_insensitive
+    );
+    async fn search_text_is_literal_and_case_insensitive(db: &TestDb) {
+        let store = store(db).await;
         let find = |q: &str| Criteria {
             query: Some(q.to_owned()),
             ..Criteria::default()
@@ -544,9 +514,46 @@ mod tests {
         assert_eq!(ok(store.search(&Criteria::default(), page(1, 1)).await).count, 33);
     }
 
-    #[tokio::test]
-    async fn list_detects_too_many_rows() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        search_folds_case_of_ascii_everywhere_and_of_other_letters_on_postgres
+    );
+    async fn search_folds_case_of_ascii_everywhere_and_of_other_letters_on_postgres(db: &TestDb) {
+        let store = store(db).await;
+        ok(store.insert(&WriteValues::new().with("username", "ÉLODIE_Ünal")).await);
+        let count = |q: &str| {
+            let criteria = Criteria {
+                query: Some(q.to_owned()),
+                ..Criteria::default()
+            };
+            let store = store.clone();
+            async move { ok(store.search(&criteria, page(1, 25)).await).count }
+        };
+        // ASCII letters fold, and the escaped `_` is literal, on both.
+        assert_eq!(count("lodie_").await, 1);
+        assert_eq!(count("LODIE_ÜNAL").await, 1);
+        assert_eq!(count("lodiex").await, 0);
+        // Other letters fold only where the database knows them:
+        // SQLite's lower() is ASCII-only, PostgreSQL's ILIKE follows the
+        // database's LC_CTYPE (C.UTF-8 and the like fold É and Ü; plain
+        // C does not).
+        let folded = match db.backend() {
+            Backend::Sqlite => 0,
+            Backend::Postgres => {
+                db.scalar("SELECT CAST('ÉLODIE_Ünal' ILIKE '%élodie_ünal%' AS INTEGER)")
+                    .await
+            }
+        };
+        assert_eq!(count("élodie_ünal").await, u64::try_from(folded).unwrap_or(u64::MAX));
+        assert_eq!(count("ÉLODIE_Ünal").await, 1, "the exact text matches everywhere");
+    }
+
+    each_backend!(
+        #[tokio::test]
+        list_detects_too_many_rows
+    );
+    async fn list_detects_too_many_rows(db: &TestDb) {
+        let store = store(db).await;
         let rows = ok(store.list(&only_users(), 30).await);
         assert_eq!(rows.len(), 30);
         assert!(matches!(
@@ -560,9 +567,12 @@ mod tests {
         assert_eq!(names(&ok(store.list(&staff, 1).await)), ["user07"]);
     }
 
-    #[tokio::test]
-    async fn insert_update_delete() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        insert_update_delete
+    );
+    async fn insert_update_delete(db: &TestDb) {
+        let store = store(db).await;
         let schema = users();
         let values = ok(parse_write(
             &schema,
@@ -581,11 +591,17 @@ mod tests {
         assert_eq!(canonical_timestamp(joined).as_deref(), Some(joined));
 
         let changed = ok(store
-            .update(&SqlValue::Int(104), &WriteValues::new().with("email", SqlValue::Null))
+            .update(
+                &SqlValue::Int(104),
+                &WriteValues::new()
+                    .with("email", SqlValue::Null)
+                    .with("date_joined", "2024-02-29T23:30:00.123Z"),
+            )
             .await)
         .expect("exists");
         assert_eq!(changed["email"], Value::Null);
         assert_eq!(changed["username"], json!("new"));
+        assert_eq!(changed["date_joined"], json!("2024-02-29T23:30:00.123Z"));
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), Some(changed.clone()));
 
         let unchanged = ok(store.update(&SqlValue::Int(104), &WriteValues::new()).await);
@@ -604,9 +620,12 @@ mod tests {
         assert_eq!(ok(store.delete(&SqlValue::Int(104)).await), None);
     }
 
-    #[tokio::test]
-    async fn unique_violations_are_conflicts() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        unique_violations_are_conflicts
+    );
+    async fn unique_violations_are_conflicts(db: &TestDb) {
+        let store = store(db).await;
         let dup = WriteValues::new().with("username", "user01");
         assert!(matches!(
             store.insert(&dup).await,
@@ -626,9 +645,12 @@ mod tests {
         assert_eq!(ok(store.search(&Criteria::default(), page(1, 1)).await).count, 33);
     }
 
-    #[tokio::test]
-    async fn other_constraints_are_constraint_errors() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        other_constraints_are_constraint_errors
+    );
+    async fn other_constraints_are_constraint_errors(db: &TestDb) {
+        let store = store(db).await;
         let negative = WriteValues::new().with("username", "neg").with("karma", -1.0);
         assert!(matches!(
             store.insert(&negative).await,
@@ -641,52 +663,37 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn mismatched_storage_is_internal_and_not_shown() {
-        let pool = pool().await;
-        exec(&pool, "CREATE TABLE t (id INTEGER PRIMARY KEY, n, f)").await;
-        exec(&pool, "INSERT INTO t VALUES (1, 'not a number', 3)").await;
-        let schema = ModelSchema::builder("t")
-            .field(crate::Field::integer("id").read())
-            .field(crate::Field::integer("n").read())
-            .field(crate::Field::float("f").read())
-            .build();
-        let store = SqliteStore::new(pool, ok(schema));
-        let err = store.fetch_one(&SqlValue::Int(1)).await;
-        let Err(err @ StoreError::Internal(_)) = err else {
-            panic!("expected Internal, got {err:?}")
-        };
-        assert_eq!(err.to_string(), "internal database error");
-        assert!(std::error::Error::source(&err).is_some());
-
-        // An integer in a column without REAL affinity still reads as a float.
-        exec(store.pool(), "UPDATE t SET n = 5").await;
-        let row = ok(store.fetch_one(&SqlValue::Int(1)).await).expect("exists");
-        assert_eq!(Value::Object(row), json!({"id": 1, "n": 5, "f": 3.0}));
-    }
-
-    #[tokio::test]
-    async fn missing_table_is_internal() {
-        let store = SqliteStore::new(pool().await, users());
+    each_backend!(
+        #[tokio::test]
+        missing_table_is_internal
+    );
+    async fn missing_table_is_internal(db: &TestDb) {
+        let store = Store::new(db.database(), Arc::new(users()));
         assert!(matches!(
             store.fetch_one(&SqlValue::Int(1)).await,
             Err(StoreError::Internal(_))
         ));
     }
 
-    #[tokio::test]
-    async fn closed_pool_is_unavailable() {
-        let store = store().await;
-        store.pool().close().await;
+    each_backend!(
+        #[tokio::test]
+        closed_pool_is_unavailable
+    );
+    async fn closed_pool_is_unavailable(db: &TestDb) {
+        let store = store(db).await;
+        db.close().await;
         let err = store.fetch_one(&SqlValue::Int(1)).await;
         assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
         let err = store.search(&Criteria::default(), page(1, 1)).await;
         assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
     }
 
-    #[tokio::test]
-    async fn builder_errors_are_internal() {
-        let store = store().await;
+    each_backend!(
+        #[tokio::test]
+        builder_errors_are_internal
+    );
+    async fn builder_errors_are_internal(db: &TestDb) {
+        let store = store(db).await;
         let bad = Criteria {
             filters: vec![Filter::eq("password_hash", "")],
             ..Criteria::default()
@@ -695,35 +702,5 @@ mod tests {
             store.search(&bad, page(1, 1)).await,
             Err(StoreError::Internal(_))
         ));
-    }
-
-    #[test]
-    fn constraint_field_parsing() {
-        let s = users();
-        let field = |m: &str| constraint_field(&s, m);
-        assert_eq!(
-            field("UNIQUE constraint failed: auth_user.username").as_deref(),
-            Some("username")
-        );
-        assert_eq!(
-            field("UNIQUE constraint failed: auth_user.password_hash, auth_user.email").as_deref(),
-            Some("email")
-        );
-        assert_eq!(field("UNIQUE constraint failed: auth_user.password_hash"), None);
-        assert_eq!(
-            field("NOT NULL constraint failed: auth_user.karma").as_deref(),
-            Some("karma")
-        );
-        assert_eq!(field("something else"), None);
-    }
-
-    #[test]
-    fn transient_codes() {
-        for code in ["5", "6", "261", "517", "10", "266", "13", "14"] {
-            assert!(is_transient_sqlite_code(code), "{code}");
-        }
-        for code in ["1", "19", "2067", "x", ""] {
-            assert!(!is_transient_sqlite_code(code), "{code}");
-        }
     }
 }
