@@ -266,10 +266,24 @@ async fn sse_feeds_go_through_the_same_rules() {
     let (bearer1, bearer2) = (format!("Bearer {}", token("1")), format!("Bearer {}", token("2")));
     let mut owner = Sse::open(addr, "/api/notes.Note/events", &[("authorization", &bearer1)]).await;
     let mut other = Sse::open(addr, "/api/notes.Note/events", &[("authorization", &bearer2)]).await;
-    let created = http(addr, "POST", "/api/notes.Note", &[("authorization", &bearer1)], r#"{"title":"mine"}"#).await;
+    let created = http(
+        addr,
+        "POST",
+        "/api/notes.Note",
+        &[("authorization", &bearer1)],
+        r#"{"title":"mine"}"#,
+    )
+    .await;
     assert_eq!(created.status, 201, "{}", created.body);
     // Then a note of user2, so user2's stream has something to show first.
-    let theirs = http(addr, "POST", "/api/notes.Note", &[("authorization", &bearer2)], r#"{"title":"theirs"}"#).await;
+    let theirs = http(
+        addr,
+        "POST",
+        "/api/notes.Note",
+        &[("authorization", &bearer2)],
+        r#"{"title":"theirs"}"#,
+    )
+    .await;
     assert_eq!(theirs.status, 201);
 
     let (_, event, data) = owner.next_event().await;

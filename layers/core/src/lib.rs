@@ -21,6 +21,7 @@ mod client_addr;
 mod event;
 mod identity;
 mod reply;
+mod reply_headers;
 mod router;
 
 pub use client_addr::ClientAddr;
@@ -28,6 +29,7 @@ pub use event::Event;
 pub use hub::Hub;
 pub use identity::{Identity, Principal};
 pub use reply::{IntoReply, Json, Reply};
+pub use reply_headers::ReplyHeaders;
 pub use router::{
     Binding, BindingDescription, BlockingHandler, Data, EventRouter, FieldDescription, FieldKind, FromEvent, Handler,
     RouterFuture, State, States,
