@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttpLayer};
 use channels_binding::body::Body;
 use channels_binding::http::HttpApi;
+use channels_binding::models::Database;
 use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
 use channels_binding::require_identity::RequireIdentityLayer;
@@ -20,7 +21,7 @@ use channels_binding::ws::WebSocket;
 use channels_binding::{EventRouter, Hub, Json, Settings, Shutdown, serve};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use sqlx::SqlitePool;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -73,7 +74,9 @@ fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
         ("CHANNELS_BINDING_CHANNEL_LAYER", settings.channel_layer != "memory"),
         (
             "CHANNELS_BINDING_DATABASE_URL",
-            !settings.database_url.starts_with("sqlite:"),
+            !["sqlite:", "postgres:", "postgresql:"]
+                .iter()
+                .any(|scheme| settings.database_url.starts_with(scheme)),
         ),
     ];
     match unsupported.iter().find(|(_, set)| *set) {
@@ -82,9 +85,18 @@ fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
     }
 }
 
-/// Opens the database. An in-memory SQLite database lives as long as its
-/// one connection, so that connection is never closed or recycled.
-async fn connect(url: &str) -> Result<SqlitePool, BoxError> {
+/// Opens the database: PostgreSQL for `postgres://` URLs, SQLite otherwise.
+/// An in-memory SQLite database lives as long as its one connection, so that
+/// connection is never closed or recycled.
+async fn connect(url: &str) -> Result<Database, BoxError> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        return Ok(Database::from(pool));
+    }
     let options: SqliteConnectOptions = url.parse()?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let pool = if in_memory {
@@ -106,7 +118,7 @@ async fn connect(url: &str) -> Result<SqlitePool, BoxError> {
             )
             .await?
     };
-    Ok(pool)
+    Ok(Database::from(pool))
 }
 
 /// Builds the demo's service: database, demo data, bindings, handlers, and
@@ -115,15 +127,19 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     refuse_unsupported(settings)?;
     let pool = connect(&settings.database_url).await?;
     demo_data::install(&pool).await?;
-    let strategies = auth::strategies(settings, &pool)?;
-    let enforce_writes = !strategies.is_empty();
+    let sessions = auth::sessions(&pool).await?;
+    let strategies = auth::strategies(settings, &pool, &sessions)?;
+    // The original README's exchange saves a user anonymously; DEMO.md's
+    // user rules (yourself or staff) apply once bearer tokens are configured.
+    let enforce_writes = settings.jwt_secret.is_some();
     if !enforce_writes {
         tracing::warn!(
-            "no authentication configured (CHANNELS_BINDING_JWT_SECRET): everyone is anonymous and \
-             auth.User is open for writes; notes.Note needs an identity and is unusable"
+            "CHANNELS_BINDING_JWT_SECRET is not set: demo mode, auth.User is open for writes to anyone; \
+             sign in with auth.login (password `demo`) for notes.Note"
         );
     }
-    let router = EventRouter::new()
+    let router = sessions
+        .routes(EventRouter::new())
         .binding(bindings::users(pool.clone(), enforce_writes)?)
         .binding(bindings::notes(pool.clone())?)
         .on("simple_reflexion.ping", ping)

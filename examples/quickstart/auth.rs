@@ -1,22 +1,87 @@
-//! The demo's authentication: HS256 bearer tokens when
-//! `CHANNELS_BINDING_JWT_SECRET` is set; `sub` is a user id of `auth_user`,
-//! whose staff flag is read from the database at connection time.
+//! The demo's authentication, on either database:
+//! * HS256 bearer tokens when `CHANNELS_BINDING_JWT_SECRET` is set (`sub` is
+//!   a user id of `auth_user`, whose staff flag is read at connection time);
+//! * sessions: `auth.login {username, password}` (every demo user's password
+//!   is `demo`) starts one, in-band on a socket or as an `HttpOnly` cookie
+//!   over HTTP; `auth.logout` ends it.
 
+use std::time::Duration;
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use channels_binding::Principal;
+use channels_binding::Settings;
 use channels_binding::auth::{AuthError, AuthStrategies};
 use channels_binding::jwt::{JwtConfig, JwtStrategy};
-use channels_binding::{Principal, Settings};
-use sqlx::SqlitePool;
+use channels_binding::models::{Database, SessionAuth, SessionStore};
 
 use super::BoxError;
 
-/// The strategies the settings ask for (none: everyone is anonymous).
-pub fn strategies(settings: &Settings, pool: &SqlitePool) -> Result<AuthStrategies, BoxError> {
-    let mut strategies = AuthStrategies::new();
+/// How long a session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// `(id, is_staff, password_hash)` of a user, by id or by username.
+async fn find_user(
+    database: &Database,
+    by_username: Option<&str>,
+    by_id: Option<i64>,
+) -> Result<Option<(i64, bool, String)>, AuthError> {
+    let unavailable = |_| AuthError::unavailable("the user store is unavailable");
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::query_as("SELECT id, is_staff, password_hash FROM auth_user WHERE username = ? OR id = ?")
+                .bind(by_username)
+                .bind(by_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(unavailable)
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as("SELECT id, is_staff, password_hash FROM auth_user WHERE username = $1 OR id = $2")
+                .bind(by_username)
+                .bind(by_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(unavailable)
+        }
+        _ => Err(AuthError::unavailable("unsupported database")),
+    }
+}
+
+/// Sign-in and sign-out events backed by the demo's database.
+pub async fn sessions(database: &Database) -> Result<SessionAuth, BoxError> {
+    let store = SessionStore::new(database.clone(), SESSION_TTL);
+    store.install().await?;
+    let database = database.clone();
+    Ok(SessionAuth::new(store, move |username, password| {
+        let database = database.clone();
+        Box::pin(async move {
+            let Some((id, is_staff, hash)) = find_user(&database, Some(&username), None).await? else {
+                return Ok(None);
+            };
+            // Argon2 is CPU work: off the reactor.
+            let matches = tokio::task::spawn_blocking(move || {
+                PasswordHash::new(&hash)
+                    .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            })
+            .await
+            .unwrap_or(false);
+            Ok(matches.then(|| Principal::new(id.to_string()).staff(is_staff)))
+        })
+    }))
+}
+
+/// The strategies the settings ask for: sessions always, JWT when a secret is set.
+pub fn strategies(
+    settings: &Settings,
+    database: &Database,
+    sessions: &SessionAuth,
+) -> Result<AuthStrategies, BoxError> {
+    let mut strategies = AuthStrategies::new().with(sessions.strategy());
     if let Some(secret) = &settings.jwt_secret {
         let config = JwtConfig::hs256(secret.expose().as_bytes())?;
-        let pool = pool.clone();
+        let database = database.clone();
         let jwt = JwtStrategy::new(config).with_resolver(move |claims| {
-            let pool = pool.clone();
+            let database = database.clone();
             let subject = claims.subject().to_owned();
             let expires = claims.expires_at();
             Box::pin(async move {
@@ -25,12 +90,8 @@ pub fn strategies(settings: &Settings, pool: &SqlitePool) -> Result<AuthStrategi
                 let Ok(id) = subject.parse::<i64>() else {
                     return Ok(None);
                 };
-                let row: Option<(bool,)> = sqlx::query_as("SELECT is_staff FROM auth_user WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(|_| AuthError::unavailable("the user store is unavailable"))?;
-                Ok(row.map(|(is_staff,)| Principal::new(subject).staff(is_staff).expires_at(expires)))
+                let user = find_user(&database, None, Some(id)).await?;
+                Ok(user.map(|(_, is_staff, _)| Principal::new(subject).staff(is_staff).expires_at(expires)))
             })
         });
         strategies = strategies.with(jwt);

@@ -2,10 +2,9 @@
 
 use channels_binding::Identity;
 use channels_binding::models::{
-    Field, Fields, Filter, ModelBinding, ModelSchema, ReadScope, SqlValue, WriteAction, owner_or_staff,
+    Database, Field, Fields, Filter, ModelBinding, ModelSchema, ReadScope, SqlValue, WriteAction, owner_or_staff,
 };
 use channels_binding::protocol::EventError;
-use sqlx::SqlitePool;
 
 use super::BoxError;
 
@@ -17,7 +16,7 @@ use super::BoxError;
 /// users. Without it nobody can be identified, so no rule about users can
 /// hold, and the demo runs open, as the original README's exchange (an
 /// anonymous `save`) expects; start-up warns about it.
-pub fn users(pool: SqlitePool, enforce_writes: bool) -> Result<ModelBinding, BoxError> {
+pub fn users(pool: Database, enforce_writes: bool) -> Result<ModelBinding, BoxError> {
     let schema = ModelSchema::builder("auth_user")
         .field(Field::integer("id").read().order())
         .field(
@@ -60,7 +59,7 @@ fn user_id(identity: &Identity) -> Option<i64> {
 /// `notes.Note`: visible only to its owner and to staff; `owner_id` is set
 /// from the caller and read-only. (Anonymous callers are refused with
 /// `unauthenticated` by the event stack before they reach the binding.)
-pub fn notes(pool: SqlitePool) -> Result<ModelBinding, BoxError> {
+pub fn notes(pool: Database) -> Result<ModelBinding, BoxError> {
     let schema = ModelSchema::builder("notes_note")
         .field(Field::integer("id").read().order())
         .field(Field::integer("owner_id").read().filter())
