@@ -6,6 +6,9 @@
 //! its own. Without PostgreSQL the test fails under CI and says SKIPPED
 //! loudly otherwise.
 
+// Test set-up may unwrap: a panic here is a failed test with its location.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 #[path = "../examples/quickstart/app.rs"]

@@ -185,7 +185,7 @@ pub(super) async fn retrieve(listener: TcpListener, addr: SocketAddr) -> Result<
         .max_lifetime(None)
         .connect_with(options)
         .await?;
-    demo_data::install(&pool).await?;
+    demo_data::install(&channels_binding::models::Database::from(pool.clone())).await?;
     let app = Router::new()
         .route(
             "/",
