@@ -5,6 +5,7 @@ pub mod body;
 pub mod http;
 pub mod ws;
 
+mod response;
 mod serve;
 mod settings;
 mod shutdown;

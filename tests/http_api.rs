@@ -62,6 +62,9 @@ async fn the_frame_endpoint_answers_reply_frames_with_statuses() {
     );
     let reply = http(addr, "POST", "/", &[], &big).await;
     assert_eq!(reply.status, 413);
+    // Still a reply frame, with no event to echo.
+    assert_eq!(reply.json()["error"]["code"], "payload_too_large");
+    assert!(reply.json()["event"].is_null());
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
-use super::rejection::{error_response, unauthenticated};
+use super::rejection::unauthenticated;
 use crate::body::{Body, BoxError};
 
 /// Authenticates every request with a chain of strategies.
@@ -101,7 +101,9 @@ where
                 }
                 Err(error) if error.kind() == AuthErrorKind::Unavailable => {
                     tracing::warn!(error = %error, "credential store unavailable");
-                    Ok(error_response(&EventError::unavailable(error.message().to_owned())))
+                    Ok(crate::response::error(&EventError::unavailable(
+                        error.message().to_owned(),
+                    )))
                 }
                 Err(error) => Ok(unauthenticated(error.message(), &strategies.challenges(), true)),
             }

@@ -12,7 +12,7 @@ use http::header::ORIGIN;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use super::rejection::{RejectOrCall, error_response};
+use super::rejection::RejectOrCall;
 use crate::body::{Body, BoxError};
 
 /// Refuses (`403`) any request whose `Origin` header is not exactly one of
@@ -118,7 +118,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         if !self.allows(request.headers().get(ORIGIN)) {
-            return RejectOrCall::reject(error_response(&EventError::forbidden("origin not allowed")));
+            return RejectOrCall::reject(crate::response::error(&EventError::forbidden("origin not allowed")));
         }
         RejectOrCall::call(self.inner.call(request))
     }

@@ -1,5 +1,5 @@
-//! Error responses of the HTTP-level layers: the protocol's error object as
-//! the body, and the matching status.
+//! Refusals of the HTTP-level layers: `401` with its challenges, and the
+//! future of a layer that either refuses or calls its inner service.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,28 +8,16 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use channels_binding_core::protocol::EventError;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
-use crate::body::{Body, BoxError, full};
-
-/// `{"code", "message", ...}` with the code's status.
-pub(crate) fn error_response(error: &EventError) -> Response<Body> {
-    let body =
-        serde_json::to_vec(error).unwrap_or_else(|_| br#"{"code":"internal","message":"internal error"}"#.to_vec());
-    let mut response = Response::new(full(Bytes::from(body)));
-    *response.status_mut() = error.code().http_status();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
+use crate::body::{Body, BoxError};
 
 /// A 401 with one `WWW-Authenticate` challenge per scheme (RFC 9110 §11.6.1).
 pub(crate) fn unauthenticated(message: &str, schemes: &[&'static str], invalid_token: bool) -> Response<Body> {
-    let mut response = error_response(&EventError::unauthenticated(message.to_owned()));
+    let mut response = crate::response::error(&EventError::unauthenticated(message.to_owned()));
     let schemes: &[&'static str] = if schemes.is_empty() { &["Bearer"] } else { schemes };
     for scheme in schemes {
         let challenge = if invalid_token && *scheme == "Bearer" {
@@ -90,7 +78,7 @@ where
         match self.project().kind.project() {
             KindProj::Rejected { response } => Poll::Ready(Ok(response
                 .take()
-                .unwrap_or_else(|| error_response(&EventError::internal())))),
+                .unwrap_or_else(|| crate::response::error(&EventError::internal())))),
             KindProj::Inner { future } => future
                 .poll(cx)
                 .map_ok(|response| response.map(|body| body.map_err(Into::into).boxed_unsync())),

@@ -113,41 +113,32 @@ impl<E> HttpApi<E> {
     }
 }
 
-/// Reads a JSON body, bounded.
-async fn read_json<B>(body: B, limit: usize) -> Result<Value, EventError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return Err(EventError::payload_too_large(format!("body over {limit} bytes")));
-        }
-        Err(_) => return Err(EventError::bad_request("could not read the request body")),
-    };
-    if bytes.is_empty() {
-        return Ok(Value::Object(serde_json::Map::new()));
-    }
-    serde_json::from_slice(&bytes).map_err(|_| EventError::bad_request("the body is not valid JSON"))
-}
-
-async fn read_frame<B>(body: B, limit: usize) -> Result<Bytes, Response<Body>>
+/// Reads a whole body, bounded.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, EventError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(respond::frame(
-            &Reply::error(EventError::payload_too_large(format!("frame over {limit} bytes"))),
-            "",
-            None,
-        )),
-        Err(_) => Err(respond::error(&EventError::bad_request(
-            "could not read the request body",
-        ))),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(EventError::payload_too_large(format!("body over {limit} bytes")))
+        }
+        Err(_) => Err(EventError::bad_request("could not read the request body")),
     }
+}
+
+/// Reads a JSON body, bounded; an empty body is `{}`.
+async fn read_json<B>(body: B, limit: usize) -> Result<Value, EventError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let bytes = read_body(body, limit).await?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| EventError::bad_request("the body is not valid JSON"))
 }
 
 fn page(content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -194,9 +185,10 @@ where
         let client_addr = parts.extensions.get::<ClientAddr>().copied();
         match route(&parts.method, parts.uri.path(), &self.config.root) {
             Route::Frame => {
-                let bytes = match read_frame(body, self.config.max_body_size).await {
+                // The frame endpoint answers frames, even when there is no frame to read.
+                let bytes = match read_body(body, self.config.max_body_size).await {
                     Ok(bytes) => bytes,
-                    Err(response) => return response,
+                    Err(error) => return respond::frame(&Reply::error(error), None, None),
                 };
                 let frame = match parse_frame(&bytes) {
                     Ok(frame) => frame,
@@ -206,7 +198,7 @@ where
                 let request_id = frame.request_id.clone();
                 let event = self.event(Event::from_frame(frame, self.hub.clone()), identity, client_addr);
                 let reply = self.call_events(event).await;
-                respond::frame(&reply, &name, request_id.as_ref())
+                respond::frame(&reply, Some(&name), request_id.as_ref())
             }
             Route::Console if self.config.console => page("text/html; charset=utf-8", CONSOLE),
             Route::OpenApi => page("application/json", self.catalog.openapi.clone()),
