@@ -136,6 +136,20 @@ fn single(key: &str, message: impl Into<String>) -> FieldErrors {
     errors.0
 }
 
+/// Rejects keys an action does not take: one `unknown field` message per
+/// key (as many keys as a validation reply shows, each shortened alike).
+///
+/// # Errors
+///
+/// Messages under each unknown key.
+pub fn reject_unknown_keys(data: &Map<String, Value>, allowed: &[&str]) -> Result<(), FieldErrors> {
+    let mut errors = Errors::default();
+    for key in data.keys().filter(|key| !allowed.contains(&key.as_str())) {
+        errors.add(key, "unknown field");
+    }
+    errors.into_result(())
+}
+
 /// Parses `order`: `null` (the default order), `"field"`, `"-field"`, or a
 /// list of those. Only orderable fields, each at most once.
 ///
@@ -1112,5 +1126,20 @@ mod tests {
                 prop_assert!(page < 1 || too_far);
             }
         }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_and_bounded_like_every_validation_error() {
+        let data = json!({"page": 1, "pgae": 2, "x".repeat(100): 3});
+        let errors = reject_unknown_keys(data.as_object().unwrap(), &["page"]).unwrap_err();
+        assert_eq!(errors["pgae"], ["unknown field"]);
+        assert!(
+            errors
+                .keys()
+                .any(|k| k.ends_with('…') && k.chars().count() == MAX_SHOWN_KEY_CHARS + 1)
+        );
+        let many: Map<String, Value> = (0..100).map(|n| (format!("k{n}"), Value::Null)).collect();
+        assert_eq!(reject_unknown_keys(&many, &[]).unwrap_err().len(), MAX_ERROR_KEYS);
+        assert!(reject_unknown_keys(json!({"page": 1}).as_object().unwrap(), &["page"]).is_ok());
     }
 }

@@ -83,6 +83,7 @@ pub use ident::{MAX_IDENTIFIER_LEN, is_valid_identifier};
 pub use input::{
     DEFAULT_PAGE_SIZE, FieldErrors, MAX_IN_LIST, MAX_PAGE_SIZE, MAX_QUERY_CHARS, PageLimits, PageParams, WriteMode,
     parse_criteria, parse_filters, parse_order, parse_page_params, parse_pk, parse_pks, parse_query, parse_write,
+    reject_unknown_keys,
 };
 pub use order::OrderTerm;
 pub use query::{Criteria, QueryBuilder, QueryError, Statement, contains_pattern};

@@ -25,21 +25,7 @@ pub(crate) fn data_object(event: &mut Event, allowed: &[&str]) -> Result<Map<Str
 
 /// Rejects keys an action does not take, naming each.
 pub(crate) fn reject_unknown(data: &Map<String, Value>, allowed: &[&str]) -> Result<(), EventError> {
-    let mut errors = FieldErrors::new();
-    for key in data.keys() {
-        if !allowed.contains(&key.as_str()) && errors.len() < 32 {
-            errors.insert(truncate(key), vec!["unknown field".to_owned()]);
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(EventError::validation(errors))
-    }
-}
-
-fn truncate(key: &str) -> String {
-    key.chars().take(64).collect()
+    crate::input::reject_unknown_keys(data, allowed).map_err(invalid)
 }
 
 /// Field errors from input parsing as a `validation` reply.
