@@ -9,16 +9,14 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use channels_binding::{Hub, Settings, Shutdown};
-use common::spawn_server;
+use channels_binding::Settings;
 
 /// The whole browser run: launch, every check, the screenshot.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,11 +77,7 @@ async fn console_page_in_chromium() {
         return;
     }
 
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&Settings::default(), Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds");
-    let addr = spawn_server(service, shutdown.clone()).await;
+    let (addr, shutdown) = quickstart_server::start_with(&Settings::default()).await;
     let url = format!("http://{addr}/");
     let screenshot = screenshot_path();
 

@@ -5,26 +5,18 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use channels_binding::http::HttpApi;
 use channels_binding::ws::WebSocket;
-use channels_binding::{Event, EventRouter, Hub, Reply, Settings, Shutdown};
+use channels_binding::{Event, EventRouter, Hub, Reply, Shutdown};
 use common::{Client, Sse, http, spawn_server};
 use serde_json::{Value, json};
 
-async fn start() -> SocketAddr {
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&Settings::default(), Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds");
-    spawn_server(service, shutdown).await
-}
+use quickstart_server::start;
 
 #[tokio::test]
 async fn the_frame_endpoint_answers_reply_frames_with_statuses() {

@@ -3,15 +3,14 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use channels_binding::Settings;
 use channels_binding::jwt::TokenIssuer;
-use channels_binding::{Hub, Settings, Shutdown};
-use common::{Client, Sse, http, spawn_server};
+use common::{Client, Sse, http};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -21,11 +20,7 @@ async fn start(extra: &[(&str, &str)]) -> SocketAddr {
     let mut env = vec![("CHANNELS_BINDING_JWT_SECRET", SECRET)];
     env.extend_from_slice(extra);
     let settings = Settings::from_sources(None, env).expect("settings");
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&settings, Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds");
-    spawn_server(service, shutdown).await
+    quickstart_server::start_with(&settings).await.0
 }
 
 fn token(user: &str) -> String {

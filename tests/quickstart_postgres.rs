@@ -11,14 +11,13 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 
-use channels_binding::{Hub, Settings, Shutdown};
-use common::{Client, http, spawn_server};
+use channels_binding::Settings;
+use common::{Client, http};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 
@@ -67,11 +66,7 @@ async fn schema() -> Option<(sqlx::PgPool, String, String)> {
 
 async fn start(url: &str) -> SocketAddr {
     let settings = Settings::from_sources(None, [("CHANNELS_BINDING_DATABASE_URL", url)]).expect("settings");
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&settings, Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds on PostgreSQL");
-    spawn_server(service, shutdown).await
+    quickstart_server::start_with(&settings).await.0
 }
 
 #[tokio::test]

@@ -4,23 +4,13 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
-use std::net::SocketAddr;
-
-use channels_binding::{Hub, Settings, Shutdown};
-use common::{Client, http, spawn_server};
+use common::{Client, http};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-async fn start() -> SocketAddr {
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&Settings::default(), Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds");
-    spawn_server(service, shutdown).await
-}
+use quickstart_server::start;
 
 #[tokio::test]
 async fn login_and_logout_on_a_socket_change_its_identity_in_band() {

@@ -4,25 +4,18 @@
 
 mod common;
 
-#[path = "../examples/quickstart/app.rs"]
-mod quickstart;
+mod quickstart_server;
 
 use std::net::SocketAddr;
 
-use channels_binding::{Hub, Settings, Shutdown};
-use common::{Client, spawn_server};
+use channels_binding::Settings;
+use common::Client;
 use serde_json::{Value, json};
 
-async fn start() -> SocketAddr {
-    start_with(Settings::default()).await
-}
+use quickstart_server::start;
 
 async fn start_with(settings: Settings) -> SocketAddr {
-    let shutdown = Shutdown::new();
-    let service = quickstart::build(&settings, Hub::new(), shutdown.clone())
-        .await
-        .expect("the quickstart builds");
-    spawn_server(service, shutdown).await
+    quickstart_server::start_with(&settings).await.0
 }
 
 /// The users' count, read through the API on a connection of its own (a
