@@ -29,11 +29,52 @@ impl ChangeKind {
     }
 }
 
+/// How a stream turns the facts of a change into pushes, on any node.
+///
+/// A closure cannot travel between server processes; facts (JSON) can. A
+/// binding registers its codec with the hub (see [`Hub::register_codec`]),
+/// and every node, given the facts of a change made anywhere, renders the
+/// object and decides per subscriber who may read it, exactly as the node
+/// that made the change would.
+///
+/// [`Hub::register_codec`]: super::Hub::register_codec
+///
+/// ```
+/// use channels_binding_core::hub::ChangeCodec;
+/// use channels_binding_core::Identity;
+/// use serde_json::{Value, json};
+///
+/// /// Notes: readable by their owner; the push shows everything but the owner.
+/// struct Notes;
+/// impl ChangeCodec for Notes {
+///     fn visible(&self, facts: &Value, identity: &Identity) -> bool {
+///         identity.id().is_some_and(|id| facts["owner_id"].to_string() == id)
+///     }
+///     fn render(&self, facts: &Value) -> Value {
+///         json!({"id": facts["id"], "title": facts["title"]})
+///     }
+/// }
+/// let facts = json!({"id": 1, "owner_id": 7, "title": "hi"});
+/// assert!(Notes.visible(&facts, &Identity::from(channels_binding_core::Principal::new("7"))));
+/// assert_eq!(Notes.render(&facts), json!({"id": 1, "title": "hi"}));
+/// ```
+pub trait ChangeCodec: Send + Sync + 'static {
+    /// Whether `identity` may read the object these facts describe.
+    fn visible(&self, facts: &Value, identity: &Identity) -> bool;
+
+    /// The object as pushed to subscribers, from its facts.
+    fn render(&self, facts: &Value) -> Value;
+}
+
 /// Who may learn of a change: decided per subscriber at delivery time.
 ///
 /// The rule sees only the subscriber's identity, so it runs without a database
 /// query per subscriber; a binding builds it from its read policy and the
-/// object's state.
+/// object's state. Only [`Everyone`](Visibility::Everyone) and
+/// [`Scoped`](Visibility::Scoped) travel to other server processes; a
+/// [`Rule`](Visibility::Rule) is a closure, so other nodes deliver such a
+/// change only through the codec registered for its stream, and to nobody
+/// when there is none.
 ///
 /// ```
 /// use channels_binding_core::hub::Visibility;
@@ -51,6 +92,16 @@ pub enum Visibility {
     Everyone,
     /// Only identities for which the rule answers `true`.
     Rule(Arc<dyn Fn(&Identity) -> bool + Send + Sync>),
+    /// Decided by a stream's [`ChangeCodec`] over facts about the object:
+    /// the same answer on every node.
+    Scoped {
+        /// What the codec needs to know about the object.
+        facts: Arc<Value>,
+        /// The stream's codec.
+        codec: Arc<dyn ChangeCodec>,
+    },
+    /// Nobody: a change from another node whose stream has no codec here.
+    Nobody,
 }
 
 impl Visibility {
@@ -59,11 +110,21 @@ impl Visibility {
         Visibility::Rule(Arc::new(rule))
     }
 
+    /// A visibility decided by `codec` over `facts`, on this node and every other.
+    pub fn scoped(facts: Value, codec: Arc<dyn ChangeCodec>) -> Self {
+        Visibility::Scoped {
+            facts: Arc::new(facts),
+            codec,
+        }
+    }
+
     /// Whether this identity may see the change.
     pub fn allows(&self, identity: &Identity) -> bool {
         match self {
             Visibility::Everyone => true,
             Visibility::Rule(rule) => rule(identity),
+            Visibility::Scoped { facts, codec } => codec.visible(facts, identity),
+            Visibility::Nobody => false,
         }
     }
 }
@@ -73,6 +134,8 @@ impl fmt::Debug for Visibility {
         match self {
             Visibility::Everyone => f.write_str("Everyone"),
             Visibility::Rule(_) => f.write_str("Rule(..)"),
+            Visibility::Scoped { facts, .. } => f.debug_struct("Scoped").field("facts", facts).finish_non_exhaustive(),
+            Visibility::Nobody => f.write_str("Nobody"),
         }
     }
 }

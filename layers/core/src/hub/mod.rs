@@ -2,14 +2,18 @@
 //! permission-filtered delivery of changes, bounded history for `since`
 //! replay, and bounded per-connection queues.
 
+mod broker;
 mod change;
 mod connection;
 #[allow(clippy::module_inception)]
 mod hub;
 mod stream;
 mod subscription;
+mod wire;
 
-pub use change::{Change, ChangeKind, Visibility, pk_key};
+pub use broker::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
+pub use change::{Change, ChangeCodec, ChangeKind, Visibility, pk_key};
 pub use connection::{Connection, Origin, Outbound, Outbox};
 pub use hub::{ALL_GROUP, Hub, HubConfig, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};
 pub use subscription::{PushForm, StreamPosition, Subscribed, Target};
+pub use wire::{WireChange, WireKind, WireOrigin};
