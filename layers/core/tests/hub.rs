@@ -137,9 +137,9 @@ fn feed_subscriber_gets_created_updated_deleted_with_seq_and_epoch() {
     let mut outbox = hub.connect(Identity::anonymous());
     subscribe(&hub, &outbox, USERS, Target::Feed);
 
-    let p1 = hub.publish(created(USERS, 5));
-    let p2 = hub.publish(updated(USERS, 5, "renamed"));
-    let p3 = hub.publish(deleted(USERS, 5));
+    let p1 = hub.publish(created(USERS, 5)).unwrap();
+    let p2 = hub.publish(updated(USERS, 5, "renamed")).unwrap();
+    let p3 = hub.publish(deleted(USERS, 5)).unwrap();
     assert_eq!((p1.seq, p2.seq, p3.seq), (1, 2, 3));
     assert_eq!(p3.epoch, *hub.epoch());
     assert_eq!(hub.position(USERS), p3);
@@ -195,11 +195,11 @@ fn seq_is_per_stream_and_grows_by_one_per_change() {
     subscribe(&hub, &both, USERS, Target::Feed);
     subscribe(&hub, &both, POSTS, Target::Feed);
 
-    assert_eq!(hub.publish(created(USERS, 1)).seq, 1);
-    assert_eq!(hub.publish(created(POSTS, 1)).seq, 1);
-    assert_eq!(hub.publish(created(USERS, 2)).seq, 2);
-    assert_eq!(hub.publish(updated(USERS, 1, "x")).seq, 3);
-    assert_eq!(hub.publish(updated(POSTS, 1, "y")).seq, 2);
+    assert_eq!(hub.publish(created(USERS, 1)).unwrap().seq, 1);
+    assert_eq!(hub.publish(created(POSTS, 1)).unwrap().seq, 1);
+    assert_eq!(hub.publish(created(USERS, 2)).unwrap().seq, 2);
+    assert_eq!(hub.publish(updated(USERS, 1, "x")).unwrap().seq, 3);
+    assert_eq!(hub.publish(updated(POSTS, 1, "y")).unwrap().seq, 2);
 
     assert_eq!(hub.position(USERS).seq, 3);
     assert_eq!(hub.position(POSTS).seq, 2);
@@ -1289,7 +1289,7 @@ async fn concurrent_publishers_produce_one_gapless_ordered_sequence() {
                 let mut returned = Vec::new();
                 for i in 0..PER_TASK {
                     let change = Change::new(USERS, ChangeKind::Updated, json!(task), json!({"task": task, "i": i}));
-                    returned.push(hub.publish(change).seq);
+                    returned.push(hub.publish(change).unwrap().seq);
                     tokio::task::yield_now().await;
                 }
                 returned

@@ -97,12 +97,14 @@ pub enum BrokerError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use channels_binding_core::hub::Broker;
+/// use channels_binding_core::hub::{Broker, Hub, HubConfig, MemoryBroker};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // Two hubs (two "nodes") sharing one channel layer.
-/// fn shared(broker: Arc<dyn Broker>) -> Arc<dyn Broker> { broker }
-/// # let _ = broker;
+/// let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+/// let a = Hub::with_broker(HubConfig::default(), broker.clone());
+/// let b = Hub::with_broker(HubConfig::default(), broker);
+/// assert_ne!(a.node(), b.node());
 /// # }
 /// ```
 pub trait Broker: Send + Sync + fmt::Debug + 'static {

@@ -4,15 +4,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::change::Change;
+use super::broker::{Broker, BrokerError, Delivered, Outgoing, Replay};
+use super::change::{Change, ChangeCodec, Visibility};
 use super::connection::{Connection, Origin, Outbound, Outbox};
+use super::link::Link;
 use super::stream::StreamState;
 use super::subscription::{StreamPosition, Subscribed, Target};
+use super::wire::{WireChange, WireKind};
 use crate::identity::Identity;
 use crate::protocol::encode_push;
 
@@ -100,19 +103,47 @@ pub enum SubscribeError {
 
 type Shared<T> = Arc<Mutex<T>>;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Our critical sections leave the maps consistent at every step, so a
     // panic elsewhere must not take the hub down with it.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Counters and gauges a hub reports through the `metrics` facade.
+struct HubMetrics {
+    deliveries: metrics::Counter,
+    resyncs: metrics::Counter,
+    lost: metrics::Counter,
+    connections: metrics::Gauge,
+    broker_connected: metrics::Gauge,
+}
+
+impl HubMetrics {
+    fn new() -> Self {
+        Self {
+            deliveries: metrics::counter!("channels_binding_deliveries_total"),
+            resyncs: metrics::counter!("channels_binding_resyncs_total"),
+            lost: metrics::counter!("channels_binding_drops_total", "reason" => "channel_layer_queue_full"),
+            connections: metrics::gauge!("channels_binding_connections"),
+            broker_connected: metrics::gauge!("channels_binding_broker_connected"),
+        }
+    }
+}
+
 pub(crate) struct HubInner {
     config: HubConfig,
+    /// This hub's name among the nodes sharing a channel layer.
+    node: Arc<str>,
+    /// The epoch of locally sequenced streams (no broker), and the
+    /// placeholder of streams a broker has not told us about yet.
     epoch: Arc<str>,
     next_connection: AtomicU64,
     streams: Mutex<HashMap<Arc<str>, Shared<StreamState>>>,
     groups: Mutex<HashMap<Arc<str>, HashMap<u64, Connection>>>,
     connections: AtomicU64,
+    codecs: RwLock<HashMap<Arc<str>, Arc<dyn ChangeCodec>>>,
+    link: Option<Link>,
+    metrics: HubMetrics,
 }
 
 impl HubInner {
@@ -122,9 +153,206 @@ impl HubInner {
             return state.clone();
         }
         let name: Arc<str> = Arc::from(name);
-        let state = Arc::new(Mutex::new(StreamState::new(name.clone())));
+        let mut state = StreamState::new(name.clone(), self.epoch.clone());
+        // Without a broker this hub is the authority on its streams.
+        state.synced = self.link.is_none();
+        let state = Arc::new(Mutex::new(state));
         streams.insert(name, state.clone());
         state
+    }
+
+    fn codec(&self, stream: &str) -> Option<Arc<dyn ChangeCodec>> {
+        self.codecs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(stream)
+            .cloned()
+    }
+
+    fn register_codec(&self, stream: &str, codec: &Arc<dyn ChangeCodec>) {
+        let known = self
+            .codecs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(stream);
+        if !known {
+            self.codecs
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(Arc::from(stream), codec.clone());
+        }
+    }
+
+    pub(crate) fn set_broker_connected(&self, connected: bool) {
+        if let Some(link) = &self.link {
+            link.connected.store(connected, Ordering::Relaxed);
+        }
+        self.metrics.broker_connected.set(f64::from(u8::from(connected)));
+    }
+
+    /// The wire change a delivery carries; `None` when it cannot be read
+    /// (treated as a gap: its subscribers resync rather than miss it).
+    fn decode(&self, delivered: &Delivered) -> Option<WireChange> {
+        match serde_json::from_slice::<WireChange>(&delivered.payload) {
+            Ok(wire) => Some(wire),
+            Err(err) => {
+                tracing::warn!(stream = %delivered.stream, seq = delivered.position.seq, error = %err, "unreadable change from the channel layer");
+                None
+            }
+        }
+    }
+
+    /// Applies the next change of a stream (`seq == state.seq + 1`).
+    fn apply(&self, state: &mut StreamState, stream: &Arc<str>, seq: u64, wire: Option<WireChange>) {
+        let wire = wire.filter(|wire| wire.kind != WireKind::Gap);
+        let Some(wire) = wire else {
+            let epoch = state.epoch.clone();
+            self.resync(state, epoch, seq);
+            return;
+        };
+        let origin = wire
+            .origin
+            .as_ref()
+            .filter(|origin| *origin.node == *self.node)
+            .map(|origin| Origin {
+                connection: origin.connection,
+                request: origin.request,
+            });
+        match wire.into_change(stream.clone(), self.codec(stream)) {
+            Some(change) => {
+                let delivered = state.apply(seq, change, origin, self.config.history_len, self.config.history_age);
+                self.metrics.deliveries.increment(delivered as u64);
+            }
+            None => {
+                let epoch = state.epoch.clone();
+                self.resync(state, epoch, seq);
+            }
+        }
+    }
+
+    fn resync(&self, state: &mut StreamState, epoch: Arc<str>, seq: u64) {
+        let told = state.resync(epoch, seq);
+        if told > 0 {
+            self.metrics.resyncs.increment(1);
+            tracing::info!(connections = told, seq, "stream lost changes; subscribers told to resync");
+        }
+    }
+
+    /// Applies one delivery from the broker, fetching any change it skipped.
+    pub(crate) async fn receive(&self, broker: &dyn Broker, delivered: Delivered) {
+        let stream = delivered.stream.clone();
+        let seq = delivered.position.seq;
+        let state = self.stream(&stream);
+        let wire = self.decode(&delivered);
+        let missing_after = {
+            let mut state = lock(&state);
+            if !state.synced || state.epoch != delivered.position.epoch {
+                // A stream heard of for the first time, or a new epoch (the
+                // broker lost its history): start over from this change.
+                // Nobody subscribed can be left believing nothing happened.
+                if state.subscriber_count() > 0 {
+                    self.resync(&mut state, delivered.position.epoch.clone(), seq.saturating_sub(1));
+                } else {
+                    state.adopt(delivered.position.epoch.clone(), seq.saturating_sub(1));
+                }
+                None
+            } else if seq <= state.seq {
+                return;
+            } else if seq == state.seq + 1 {
+                None
+            } else {
+                Some(StreamPosition {
+                    epoch: state.epoch.clone(),
+                    seq: state.seq,
+                })
+            }
+        };
+        if let Some(after) = missing_after {
+            self.catch_up(broker, &stream, &after, seq).await;
+        }
+        let mut state = lock(&state);
+        if seq <= state.seq {
+            return;
+        }
+        if seq != state.seq + 1 {
+            let epoch = state.epoch.clone();
+            self.resync(&mut state, epoch, seq.saturating_sub(1));
+        }
+        self.apply(&mut state, &stream, seq, wire);
+    }
+
+    /// Delivers, from the broker's history, the changes after `after` and
+    /// before `until`; when history cannot cover them, tells the stream's
+    /// subscribers to resync.
+    async fn catch_up(&self, broker: &dyn Broker, stream: &Arc<str>, after: &StreamPosition, until: u64) {
+        let replay = broker.replay(stream, after).await;
+        let state = self.stream(stream);
+        let mut state = lock(&state);
+        if state.epoch != after.epoch || state.seq != after.seq {
+            // Someone else moved the stream meanwhile; `receive` checks again.
+            return;
+        }
+        match replay {
+            Ok(Replay::Changes(list)) => {
+                for delivered in list {
+                    let seq = delivered.position.seq;
+                    if seq >= until || delivered.position.epoch != state.epoch {
+                        break;
+                    }
+                    if seq != state.seq + 1 {
+                        continue;
+                    }
+                    let wire = self.decode(&delivered);
+                    self.apply(&mut state, stream, seq, wire);
+                }
+                if state.seq + 1 < until {
+                    let epoch = state.epoch.clone();
+                    self.resync(&mut state, epoch, until.saturating_sub(1));
+                }
+            }
+            Ok(Replay::Gone) => {
+                let epoch = state.epoch.clone();
+                self.resync(&mut state, epoch, until.saturating_sub(1));
+            }
+            Err(err) => {
+                tracing::warn!(stream = %stream, error = %err, "channel layer history unavailable; subscribers resync");
+                let epoch = state.epoch.clone();
+                self.resync(&mut state, epoch, until.saturating_sub(1));
+            }
+        }
+    }
+
+    /// After the broker's feed (re)connects: every stream this node follows
+    /// catches up with what was published meanwhile, or resyncs.
+    pub(crate) async fn recover(&self, broker: &dyn Broker) {
+        let streams: Vec<(Arc<str>, Shared<StreamState>)> =
+            lock(&self.streams).iter().map(|(name, state)| (name.clone(), state.clone())).collect();
+        for (name, state) in streams {
+            let local = {
+                let state = lock(&state);
+                if !state.synced {
+                    continue;
+                }
+                StreamPosition {
+                    epoch: state.epoch.clone(),
+                    seq: state.seq,
+                }
+            };
+            match broker.position(&name).await {
+                Ok(remote) if remote.epoch != local.epoch => {
+                    let mut state = lock(&state);
+                    self.resync(&mut state, remote.epoch, remote.seq);
+                }
+                Ok(remote) if remote.seq > local.seq => {
+                    self.catch_up(broker, &name, &local, remote.seq + 1).await;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    // The feed will drop and reconnect again; recovery reruns then.
+                    tracing::warn!(stream = %name, error = %err, "channel layer position unavailable during recovery");
+                }
+            }
+        }
     }
 
     fn join_group(&self, connection: &Connection, group: &str) {
@@ -170,8 +398,32 @@ impl HubInner {
         for group in &groups {
             self.leave_group(connection.id(), group);
         }
-        self.connections.fetch_sub(1, Ordering::Relaxed);
+        let left = self.connections.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        self.metrics.connections.set(left as f64);
     }
+}
+
+/// A snapshot of a hub's load, for metrics and health pages.
+///
+/// ```
+/// use channels_binding_core::{Hub, Identity};
+///
+/// let hub = Hub::new();
+/// let _outbox = hub.connect(Identity::anonymous());
+/// assert_eq!(hub.stats().connections, 1);
+/// assert_eq!(hub.stats().queued_frames, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HubStats {
+    /// Connections registered.
+    pub connections: u64,
+    /// Frames waiting in all connections' queues.
+    pub queued_frames: usize,
+    /// The longest connection queue.
+    pub max_queue_depth: usize,
+    /// Streams the hub holds state for.
+    pub streams: usize,
 }
 
 /// The subscription hub: groups of interest, change delivery and history.
@@ -220,15 +472,63 @@ impl Hub {
     /// A hub with these limits.
     pub fn with_config(config: HubConfig) -> Self {
         Self {
-            inner: Arc::new(HubInner {
-                config,
-                epoch: new_epoch(),
-                next_connection: AtomicU64::new(1),
-                streams: Mutex::new(HashMap::new()),
-                groups: Mutex::new(HashMap::new()),
-                connections: AtomicU64::new(0),
-            }),
+            inner: Arc::new(Self::inner(config, None)),
             origin: None,
+        }
+    }
+
+    /// A hub that shares its streams with every other hub on `broker` (the
+    /// other server processes): changes are sequenced by the broker, and
+    /// every hub delivers every change to its own subscribers, in order and
+    /// filtered per subscriber. A change whose visibility is a closure
+    /// ([`Visibility::Rule`]) reaches other nodes' subscribers only through
+    /// the codec registered for its stream ([`register_codec`](Self::register_codec)).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime: the hub runs two tasks, one publishing to
+    /// the broker and one applying what it delivers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use channels_binding_core::hub::{Change, ChangeKind, Hub, HubConfig, MemoryBroker, Target};
+    /// use channels_binding_core::Identity;
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let broker = Arc::new(MemoryBroker::new());
+    /// let a = Hub::with_broker(HubConfig::default(), broker.clone());
+    /// let b = Hub::with_broker(HubConfig::default(), broker);
+    ///
+    /// let mut outbox = b.connect(Identity::anonymous());
+    /// b.prepare("chat.Message", None).await;
+    /// b.subscribe(outbox.connection(), "chat.Message", Target::Feed, None).unwrap();
+    ///
+    /// a.publish(Change::new("chat.Message", ChangeKind::Created, json!(1), json!({"id": 1})));
+    /// let push: serde_json::Value = serde_json::from_slice(&outbox.recv().await.unwrap().frame).unwrap();
+    /// assert_eq!(push["event"], "chat.Message.created");
+    /// assert_eq!(push["seq"], 1);
+    /// # }
+    /// ```
+    pub fn with_broker(config: HubConfig, broker: Arc<dyn Broker>) -> Self {
+        let (link, tasks) = Link::new(broker);
+        let inner = Arc::new(Self::inner(config, Some(link)));
+        tasks.spawn(&inner);
+        Self { inner, origin: None }
+    }
+
+    fn inner(config: HubConfig, link: Option<Link>) -> HubInner {
+        HubInner {
+            config,
+            node: new_epoch(),
+            epoch: new_epoch(),
+            next_connection: AtomicU64::new(1),
+            streams: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+            connections: AtomicU64::new(0),
+            codecs: RwLock::new(HashMap::new()),
+            link,
+            metrics: HubMetrics::new(),
         }
     }
 
@@ -237,10 +537,69 @@ impl Hub {
         &self.inner.config
     }
 
-    /// The epoch of this hub's history. A new hub (a restart of an in-memory
-    /// layer) has a new one, so clients know their positions are void.
+    /// The epoch of this hub's own history. A new hub (a restart of an
+    /// in-memory layer) has a new one, so clients know their positions are
+    /// void. With a broker, streams carry the broker's epoch instead: see
+    /// [`position`](Self::position).
     pub fn epoch(&self) -> &Arc<str> {
         &self.inner.epoch
+    }
+
+    /// This hub's name among the nodes of a channel layer (random per hub).
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The broker this hub shares streams through, if any.
+    pub fn broker(&self) -> Option<&Arc<dyn Broker>> {
+        self.inner.link.as_ref().map(|link| &link.broker)
+    }
+
+    /// Whether the broker's feed is connected (`true` without a broker).
+    pub fn broker_connected(&self) -> bool {
+        self.inner.link.as_ref().is_none_or(Link::is_connected)
+    }
+
+    /// Checks the broker answers (for readiness probes); `Ok` without one.
+    ///
+    /// # Errors
+    ///
+    /// The broker's error when it cannot be reached, or when its feed is
+    /// disconnected (changes would not reach this node's subscribers).
+    pub async fn check_broker(&self) -> Result<(), BrokerError> {
+        let Some(link) = &self.inner.link else {
+            return Ok(());
+        };
+        link.broker.check().await?;
+        if !link.is_connected() {
+            return Err(BrokerError::Unavailable("the change feed is not connected".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Registers how `stream`'s changes are rendered and filtered on this
+    /// node when they come from another one (see [`ChangeCodec`]). Bindings
+    /// register themselves; the first registration of a stream wins.
+    pub fn register_codec(&self, stream: &str, codec: &Arc<dyn ChangeCodec>) {
+        self.inner.register_codec(stream, codec);
+    }
+
+    /// Load figures: connections, queued frames, deepest queue, streams.
+    pub fn stats(&self) -> HubStats {
+        let (queued_frames, max_queue_depth) = lock(&self.inner.groups)
+            .get(ALL_GROUP)
+            .map_or((0, 0), |members| {
+                members.values().fold((0, 0), |(sum, max), connection| {
+                    let queued = connection.queued();
+                    (sum + queued, max.max(queued))
+                })
+            });
+        HubStats {
+            connections: self.connection_count(),
+            queued_frames,
+            max_queue_depth,
+            streams: lock(&self.inner.streams).len(),
+        }
     }
 
     /// A clone whose pushes to `origin`'s connection wait for that request's reply.
@@ -263,7 +622,8 @@ impl Hub {
         let id = self.inner.next_connection.fetch_add(1, Ordering::Relaxed);
         let user_group = identity.id().map(user_group);
         let (connection, rx) = Connection::new(id, identity, self.inner.config.queue_capacity);
-        self.inner.connections.fetch_add(1, Ordering::Relaxed);
+        let count = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        self.inner.metrics.connections.set(count as f64);
         self.inner.join_group(&connection, ALL_GROUP);
         if let Some(group) = user_group {
             self.inner.join_group(&connection, &group);
@@ -301,39 +661,119 @@ impl Hub {
     ///
     /// Call it in commit order: a binding holds its own write lock from the
     /// write until this returns, so that sequence order is commit order.
-    pub fn publish(&self, change: Change) -> StreamPosition {
+    ///
+    /// Returns the change's position. With a broker the change is queued for
+    /// it (never waiting), the broker numbers it, and `None` is returned;
+    /// every node, this one included, delivers it when the broker does. Should
+    /// the queue to the broker be full, the change is lost and the stream's
+    /// subscribers on every node are told to resync.
+    pub fn publish(&self, change: Change) -> Option<StreamPosition> {
+        if let Some(link) = &self.inner.link {
+            if let Visibility::Scoped { codec, .. } = &change.visibility {
+                self.inner.register_codec(&change.stream, codec);
+            }
+            let payload = WireChange::from_change(&change, &self.inner.node, self.origin).encode();
+            let stream = change.stream.clone();
+            if !link.send(Outgoing {
+                stream: stream.clone(),
+                payload,
+            }) {
+                self.inner.metrics.lost.increment(1);
+                tracing::error!(stream = %stream, "channel layer queue full: change lost, subscribers resync");
+                let state = self.inner.stream(&stream);
+                let mut state = lock(&state);
+                let (epoch, seq) = (state.epoch.clone(), state.seq);
+                self.inner.resync(&mut state, epoch, seq);
+            }
+            return None;
+        }
         let state = self.inner.stream(&change.stream);
         let config = &self.inner.config;
-        let seq = lock(&state).publish(
-            change,
-            &self.inner.epoch,
-            self.origin,
-            config.history_len,
-            config.history_age,
-        );
-        self.position_at(seq)
-    }
-
-    fn position_at(&self, seq: u64) -> StreamPosition {
-        StreamPosition {
-            epoch: self.inner.epoch.clone(),
+        let mut state = lock(&state);
+        let (seq, delivered) = state.publish(change, self.origin, config.history_len, config.history_age);
+        self.inner.metrics.deliveries.increment(delivered as u64);
+        Some(StreamPosition {
+            epoch: state.epoch.clone(),
             seq,
-        }
+        })
     }
 
     /// The stream's current position: the last change published.
     pub fn position(&self, stream: &str) -> StreamPosition {
-        let seq = lock(&self.inner.stream(stream)).seq;
-        self.position_at(seq)
+        let state = self.inner.stream(stream);
+        let state = lock(&state);
+        StreamPosition {
+            epoch: state.epoch.clone(),
+            seq: state.seq,
+        }
     }
 
     /// Whether every change after `since` can still be replayed.
     pub fn can_resume(&self, stream: &str, since: &StreamPosition) -> bool {
-        if since.epoch != self.inner.epoch {
-            return false;
+        let state = self.inner.stream(stream);
+        let mut state = lock(&state);
+        since.epoch == state.epoch && state.can_replay_after(since.seq, self.inner.config.history_age)
+    }
+
+    /// Gets a stream ready for [`subscribe`](Self::subscribe) on a hub with a
+    /// broker: learns the stream's position from the broker when this node
+    /// has not heard of it yet, and, for a subscriber resuming `since`,
+    /// fetches from the broker's history the changes older than this node's
+    /// own. Without a broker it does nothing. Never fails: when the broker
+    /// cannot answer, the subscription is answered from what this node
+    /// knows, and a resuming subscriber is told to resync.
+    pub async fn prepare(&self, stream: &str, since: Option<&StreamPosition>) {
+        let Some(link) = &self.inner.link else {
+            return;
+        };
+        let state = self.inner.stream(stream);
+        if !lock(&state).synced {
+            match link.broker.position(stream).await {
+                Ok(position) => {
+                    let mut state = lock(&state);
+                    if !state.synced {
+                        state.adopt(position.epoch, position.seq);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(stream, error = %err, "channel layer position unavailable");
+                    return;
+                }
+            }
         }
-        let config = &self.inner.config;
-        lock(&self.inner.stream(stream)).can_replay_after(since.seq, config.history_len, config.history_age)
+        let Some(since) = since else {
+            return;
+        };
+        let needs_history = {
+            let mut state = lock(&state);
+            since.epoch == state.epoch
+                && since.seq < state.seq
+                && !state.can_replay_after(since.seq, self.inner.config.history_age)
+        };
+        if !needs_history {
+            return;
+        }
+        let stream: Arc<str> = Arc::from(stream);
+        match link.broker.replay(&stream, since).await {
+            Ok(Replay::Changes(list)) => {
+                let codec = self.inner.codec(&stream);
+                let mut older = Vec::with_capacity(list.len());
+                for delivered in list {
+                    let wire = self.inner.decode(&delivered);
+                    // A gap (or an unreadable change) cannot be replayed past.
+                    let Some(change) = wire.and_then(|wire| wire.into_change(stream.clone(), codec.clone())) else {
+                        older.clear();
+                        continue;
+                    };
+                    if delivered.position.epoch == since.epoch {
+                        older.push((delivered.position.seq, change));
+                    }
+                }
+                lock(&state).prepend(older);
+            }
+            Ok(Replay::Gone) => {}
+            Err(err) => tracing::warn!(stream = %stream, error = %err, "channel layer history unavailable"),
+        }
     }
 
     /// Subscribes a connection. With `since`, first replays (in order) every
@@ -363,10 +803,9 @@ impl Hub {
         let mut replayed = 0;
         let mut ended = false;
         if let Some(since) = since {
-            let resumable = since.epoch == self.inner.epoch
-                && state.can_replay_after(since.seq, config.history_len, config.history_age);
+            let resumable = since.epoch == state.epoch && state.can_replay_after(since.seq, config.history_age);
             if resumable {
-                (replayed, ended) = state.replay(connection, &target, since.seq, &self.inner.epoch, self.origin);
+                (replayed, ended) = state.replay(connection, &target, since.seq, self.origin);
             } else {
                 resync = true;
             }
@@ -381,7 +820,10 @@ impl Hub {
             state.attach(connection, target);
         }
         Ok(Subscribed {
-            position: self.position_at(state.seq),
+            position: StreamPosition {
+                epoch: state.epoch.clone(),
+                seq: state.seq,
+            },
             replayed,
             resync,
             created: is_new && !ended,
@@ -487,7 +929,7 @@ pub fn user_group(user_id: &str) -> String {
 }
 
 /// A fresh epoch: unique per hub instance, not a secret.
-fn new_epoch() -> Arc<str> {
+pub(crate) fn new_epoch() -> Arc<str> {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())

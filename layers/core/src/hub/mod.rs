@@ -7,6 +7,8 @@ mod change;
 mod connection;
 #[allow(clippy::module_inception)]
 mod hub;
+mod link;
+mod memory_broker;
 mod stream;
 mod subscription;
 mod wire;
@@ -14,6 +16,7 @@ mod wire;
 pub use broker::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
 pub use change::{Change, ChangeCodec, ChangeKind, Visibility, pk_key};
 pub use connection::{Connection, Origin, Outbound, Outbox};
-pub use hub::{ALL_GROUP, Hub, HubConfig, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};
+pub use hub::{ALL_GROUP, Hub, HubConfig, HubStats, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};
+pub use memory_broker::MemoryBroker;
 pub use subscription::{PushForm, StreamPosition, Subscribed, Target};
 pub use wire::{WireChange, WireKind, WireOrigin};

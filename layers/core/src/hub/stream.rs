@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::change::{Change, ChangeKind};
 use super::connection::{Connection, Origin, Outbound};
 use super::subscription::{PushForm, Target};
-use crate::protocol::encode_push;
+use crate::protocol::{encode_push, encode_resync};
 
 /// A delivered change, kept for `since` replay.
 pub(crate) struct Recorded {
@@ -30,8 +30,13 @@ struct ObjectSubscriber {
 
 pub(crate) struct StreamState {
     name: Arc<str>,
+    /// The epoch of `seq` and of the history.
+    pub(crate) epoch: Arc<str>,
     /// The last sequence number used; the next change gets `seq + 1`.
     pub(crate) seq: u64,
+    /// With a broker: whether `seq` is known to match the channel layer's
+    /// (a stream this node has not heard of yet starts unsynced).
+    pub(crate) synced: bool,
     history: VecDeque<Recorded>,
     feed: HashMap<u64, Connection>,
     objects: HashMap<Arc<str>, HashMap<u64, ObjectSubscriber>>,
@@ -64,10 +69,12 @@ fn tagged(frame: Bytes, connection: &Connection, origin: Option<Origin>) -> Outb
 }
 
 impl StreamState {
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    pub(crate) fn new(name: Arc<str>, epoch: Arc<str>) -> Self {
         Self {
             name,
+            epoch,
             seq: 0,
+            synced: false,
             history: VecDeque::new(),
             feed: HashMap::new(),
             objects: HashMap::new(),
@@ -79,20 +86,83 @@ impl StreamState {
     pub(crate) fn publish(
         &mut self,
         change: Change,
-        epoch: &str,
         origin: Option<Origin>,
         history_len: usize,
         history_age: Duration,
-    ) -> u64 {
-        self.seq += 1;
-        let record = self.record(change, epoch);
-        self.fan_out(&record, epoch, origin);
-        self.history.push_back(record);
-        self.trim(history_len, history_age);
-        self.seq
+    ) -> (u64, usize) {
+        let seq = self.seq + 1;
+        let delivered = self.apply(seq, change, origin, history_len, history_age);
+        (seq, delivered)
     }
 
-    fn record(&self, change: Change, epoch: &str) -> Recorded {
+    /// Delivers a change a broker sequenced as `seq` (the next one), and
+    /// records it. Returns how many frames were queued.
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        change: Change,
+        origin: Option<Origin>,
+        history_len: usize,
+        history_age: Duration,
+    ) -> usize {
+        self.seq = seq;
+        let record = self.record(seq, change);
+        let delivered = self.fan_out(&record, origin);
+        self.history.push_back(record);
+        self.trim(history_len, history_age);
+        delivered
+    }
+
+    /// Tells every subscriber that changes were lost (a `<stream>.resync`
+    /// push, once per connection) and restarts history at `epoch`/`seq`:
+    /// nobody can resume across the gap. Subscriptions stay.
+    /// Returns how many connections were told.
+    pub(crate) fn resync(&mut self, epoch: Arc<str>, seq: u64) -> usize {
+        self.epoch = epoch;
+        self.seq = seq;
+        self.synced = true;
+        self.history.clear();
+        let frame = encode_resync(&self.name, &self.epoch, self.seq);
+        let mut told: HashSet<u64> = HashSet::new();
+        let objects = self.objects.values().flat_map(|subscribers| {
+            subscribers
+                .iter()
+                .map(|(id, subscriber)| (*id, &subscriber.connection))
+        });
+        for (id, connection) in self.feed.iter().map(|(id, c)| (*id, c)).chain(objects) {
+            if told.insert(id) {
+                connection.push(Outbound {
+                    frame: frame.clone(),
+                    after_reply: None,
+                });
+            }
+        }
+        told.len()
+    }
+
+    /// Takes the channel layer's position for a stream nobody here follows
+    /// yet (nothing to tell anyone).
+    pub(crate) fn adopt(&mut self, epoch: Arc<str>, seq: u64) {
+        self.epoch = epoch;
+        self.seq = seq;
+        self.synced = true;
+        self.history.clear();
+    }
+
+    /// Puts changes older than the history's oldest in front of it (a
+    /// resuming subscriber needs them; the channel layer's history had them).
+    /// `records` must be in order and end right before the oldest kept one.
+    pub(crate) fn prepend(&mut self, records: Vec<(u64, Change)>) {
+        let first_kept = self.history.front().map_or(self.seq + 1, |oldest| oldest.seq);
+        for (seq, change) in records.into_iter().rev() {
+            if seq < first_kept && self.history.front().is_none_or(|oldest| oldest.seq == seq + 1) {
+                let record = self.record(seq, change);
+                self.history.push_front(record);
+            }
+        }
+    }
+
+    fn record(&self, seq: u64, change: Change) -> Recorded {
         let data = match change.kind {
             ChangeKind::Deleted => serde_json::json!({ "id": change.pk }),
             _ => change.object.clone(),
@@ -106,9 +176,9 @@ impl StreamState {
             ChangeKind::Created => format!("{}.created", self.name),
             kind => format!("{}.{}#{}", self.name, kind.action(), change.pk_key),
         };
-        let feed_frame = encode_push(&feed_event, &data, Some((epoch, self.seq)));
+        let feed_frame = encode_push(&feed_event, &data, Some((&self.epoch, seq)));
         Recorded {
-            seq: self.seq,
+            seq,
             at: Instant::now(),
             change,
             data,
@@ -116,13 +186,16 @@ impl StreamState {
         }
     }
 
-    fn fan_out(&mut self, record: &Recorded, epoch: &str, origin: Option<Origin>) {
+    /// Returns how many frames were queued.
+    fn fan_out(&mut self, record: &Recorded, origin: Option<Origin>) -> usize {
         let change = &record.change;
+        let epoch = self.epoch.clone();
         let mut cache = FrameCache {
             record,
-            epoch,
+            epoch: &epoch,
             by_event: HashMap::new(),
         };
+        let mut delivered = 0;
         // Connections already told of this change, so that a connection that
         // follows both the object and the feed gets a delete (or a feed-form
         // update) once.
@@ -154,10 +227,10 @@ impl StreamState {
                     let feed_like = change.kind == ChangeKind::Deleted || *form == PushForm::Feed;
                     if feed_like {
                         if told.insert(*id) {
-                            connection.push(tagged(record.feed_frame.clone(), connection, origin));
+                            delivered += usize::from(connection.push(tagged(record.feed_frame.clone(), connection, origin)));
                         }
                     } else {
-                        connection.push(tagged(cache.frame(form), connection, origin));
+                        delivered += usize::from(connection.push(tagged(cache.frame(form), connection, origin)));
                     }
                 }
                 if change.kind == ChangeKind::Deleted {
@@ -179,12 +252,13 @@ impl StreamState {
             }
             // Feed ids are unique; only object subscribers may have been told already.
             if change.visibility.allows(&connection.identity()) && (told.is_empty() || !told.contains(id)) {
-                connection.push(tagged(record.feed_frame.clone(), connection, origin));
+                delivered += usize::from(connection.push(tagged(record.feed_frame.clone(), connection, origin)));
             }
         }
         for id in gone {
             self.feed.remove(&id);
         }
+        delivered
     }
 
     fn trim(&mut self, history_len: usize, history_age: Duration) {
@@ -202,8 +276,10 @@ impl StreamState {
     }
 
     /// Whether every change after `seq` is still in history.
-    pub(crate) fn can_replay_after(&mut self, seq: u64, history_len: usize, history_age: Duration) -> bool {
-        self.trim(history_len, history_age);
+    pub(crate) fn can_replay_after(&mut self, seq: u64, history_age: Duration) -> bool {
+        // Only age here: count is enforced as changes arrive, so that
+        // changes just fetched for a resuming subscriber stay until used.
+        self.trim(usize::MAX, history_age);
         if seq > self.seq {
             return false;
         }
@@ -224,9 +300,9 @@ impl StreamState {
         connection: &Connection,
         target: &Target,
         after: u64,
-        epoch: &str,
         origin: Option<Origin>,
     ) -> (usize, bool) {
+        let epoch: &str = &self.epoch;
         let start = self.history.partition_point(|record| record.seq <= after);
         let mut replayed = 0;
         let mut ended = false;

@@ -276,6 +276,38 @@ pub fn encode_push(event: &str, data: &RawValue, position: Option<(&str, u64)>) 
     })
 }
 
+#[derive(Serialize)]
+struct ResyncFrame<'a> {
+    event: String,
+    data: ResyncData<'a>,
+    resync: bool,
+}
+
+#[derive(Serialize)]
+struct ResyncData<'a> {
+    epoch: &'a str,
+    seq: u64,
+}
+
+/// Encodes the push telling a subscriber that changes of `stream` were lost
+/// (a channel-layer outage, a restart that lost history):
+/// `{"event": "<stream>.resync", "data": {"epoch", "seq"}, "resync": true}`.
+/// The client refetches what it shows; its subscriptions stay.
+///
+/// ```
+/// use channels_binding_core::protocol::encode_resync;
+///
+/// let frame = encode_resync("auth.User", "e2", 7);
+/// assert_eq!(&frame[..], br#"{"event":"auth.User.resync","data":{"epoch":"e2","seq":7},"resync":true}"#);
+/// ```
+pub fn encode_resync(stream: &str, epoch: &str, seq: u64) -> Bytes {
+    encode(&ResyncFrame {
+        event: format!("{stream}.resync"),
+        data: ResyncData { epoch, seq },
+        resync: true,
+    })
+}
+
 fn encode<T: Serialize>(frame: &T) -> Bytes {
     match serde_json::to_vec(frame) {
         Ok(bytes) => Bytes::from(bytes),

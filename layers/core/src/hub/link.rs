@@ -1,0 +1,163 @@
+//! A hub's connection to its channel layer: the task that publishes changes
+//! to the broker in order, and the task that applies what the broker delivers.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use super::broker::{Broker, BrokerEvent, Outgoing};
+use super::hub::{HubInner, lock};
+use super::wire::WireChange;
+
+/// Changes a hub may have waiting for the broker before it counts changes
+/// as lost (and tells their subscribers to resync).
+pub(crate) const OUTGOING_CAPACITY: usize = 8192;
+
+/// Changes sent to the broker in one round trip at most.
+const MAX_BATCH: usize = 256;
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+/// The hub's side of the channel layer.
+pub(crate) struct Link {
+    pub(crate) broker: Arc<dyn Broker>,
+    outgoing: mpsc::Sender<Outgoing>,
+    /// Streams with changes that never reached the broker; a gap marker
+    /// goes out for each before the next batch.
+    lost: Arc<Mutex<HashSet<Arc<str>>>>,
+    pub(crate) connected: AtomicBool,
+    /// Dropped with the hub: stops the listener.
+    _closed: watch::Sender<()>,
+}
+
+/// The tasks of a [`Link`], started once the hub exists.
+pub(crate) struct LinkTasks {
+    broker: Arc<dyn Broker>,
+    queue: mpsc::Receiver<Outgoing>,
+    lost: Arc<Mutex<HashSet<Arc<str>>>>,
+    closed: watch::Receiver<()>,
+}
+
+impl LinkTasks {
+    /// Starts publishing and applying deliveries for `hub`.
+    pub(crate) fn spawn(self, hub: &Arc<HubInner>) {
+        tokio::spawn(publish_in_order(self.broker.clone(), self.queue, self.lost));
+        tokio::spawn(apply_deliveries(Arc::downgrade(hub), self.broker, self.closed));
+    }
+}
+
+impl Link {
+    /// A link on `broker`; its tasks start with [`LinkTasks::spawn`].
+    pub(crate) fn new(broker: Arc<dyn Broker>) -> (Link, LinkTasks) {
+        let (outgoing, queue) = mpsc::channel(OUTGOING_CAPACITY);
+        let (closed, closed_rx) = watch::channel(());
+        let lost = Arc::new(Mutex::new(HashSet::new()));
+        let tasks = LinkTasks {
+            broker: broker.clone(),
+            queue,
+            lost: lost.clone(),
+            closed: closed_rx,
+        };
+        let link = Link {
+            broker,
+            outgoing,
+            lost,
+            connected: AtomicBool::new(false),
+            _closed: closed,
+        };
+        (link, tasks)
+    }
+
+    /// Queues a change for the broker without waiting. `false` when the
+    /// queue is full: the change is lost, and recorded as such.
+    pub(crate) fn send(&self, outgoing: Outgoing) -> bool {
+        match self.outgoing.try_send(outgoing) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing)) => {
+                lock(&self.lost).insert(outgoing.stream);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+/// Sends queued changes to the broker in batches, in queue order. A batch
+/// that fails is retried (with growing pauses) until the broker takes it:
+/// the writes are committed, so their changes must go out. Changes that did
+/// not fit in the queue meanwhile are announced as gaps first.
+async fn publish_in_order(
+    broker: Arc<dyn Broker>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    lost: Arc<Mutex<HashSet<Arc<str>>>>,
+) {
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let gaps: Vec<Outgoing> = lock(&lost)
+            .drain()
+            .map(|stream| Outgoing {
+                stream,
+                payload: WireChange::gap().encode(),
+            })
+            .collect();
+        let mut sending = gaps;
+        sending.append(&mut batch);
+        let mut pause = FIRST_RETRY;
+        loop {
+            match broker.publish(sending.clone()).await {
+                Ok(()) => break,
+                Err(err) => {
+                    if queue.is_closed() {
+                        // The hub is gone: nobody is left to deliver to.
+                        return;
+                    }
+                    tracing::warn!(error = %err, broker = broker.name(), waiting = sending.len(), "publishing to the channel layer failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LAST_RETRY);
+                }
+            }
+        }
+    }
+}
+
+/// Applies the broker's feed to the hub until the hub is dropped.
+async fn apply_deliveries(hub: Weak<HubInner>, broker: Arc<dyn Broker>, mut closed: watch::Receiver<()>) {
+    let mut feed = broker.listen();
+    loop {
+        let event = tokio::select! {
+            event = feed.next() => event,
+            _ = closed.changed() => return,
+        };
+        let Some(event) = event else { return };
+        let Some(hub) = hub.upgrade() else { return };
+        match event {
+            BrokerEvent::Change(delivered) => hub.receive(&*broker, delivered).await,
+            BrokerEvent::Connected => {
+                hub.set_broker_connected(true);
+                tracing::info!(broker = broker.name(), "channel layer connected");
+                // Whatever was published while the feed was away is fetched
+                // from history, or its subscribers are told to resync.
+                hub.recover(&*broker).await;
+            }
+            BrokerEvent::Disconnected => {
+                hub.set_broker_connected(false);
+                tracing::warn!(broker = broker.name(), "channel layer disconnected; reconnecting");
+            }
+        }
+    }
+}
