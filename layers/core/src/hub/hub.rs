@@ -142,6 +142,10 @@ pub(crate) struct HubInner {
     groups: Mutex<HashMap<Arc<str>, HashMap<u64, Connection>>>,
     connections: AtomicU64,
     codecs: RwLock<HashMap<Arc<str>, Arc<dyn ChangeCodec>>>,
+    /// Closure visibilities of this node's changes on their way through the
+    /// broker (a closure cannot travel), by ticket.
+    kept: Mutex<HashMap<u64, Visibility>>,
+    next_ticket: AtomicU64,
     link: Option<Link>,
     metrics: HubMetrics,
 }
@@ -218,7 +222,8 @@ impl HubInner {
                 connection: origin.connection,
                 request: origin.request,
             });
-        match wire.into_change(stream.clone(), self.codec(stream)) {
+        let kept = self.take_kept(&wire);
+        match wire.into_change(stream.clone(), self.codec(stream), kept) {
             Some(change) => {
                 let delivered = state.apply(seq, change, origin, self.config.history_len, self.config.history_age);
                 self.metrics.deliveries.increment(delivered as u64);
@@ -228,6 +233,27 @@ impl HubInner {
                 self.resync(state, epoch, seq);
             }
         }
+    }
+
+    /// Keeps a closure visibility for a change of this node; `None` when too
+    /// many wait already (the change then reaches nobody through the codec-less path).
+    fn keep(&self, visibility: &Visibility) -> Option<u64> {
+        let Visibility::Rule(_) = visibility else {
+            return None;
+        };
+        let mut kept = lock(&self.kept);
+        if kept.len() >= super::link::OUTGOING_CAPACITY {
+            tracing::warn!("too many closure visibilities waiting for the channel layer");
+            return None;
+        }
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        kept.insert(ticket, visibility.clone());
+        Some(ticket)
+    }
+
+    fn take_kept(&self, wire: &WireChange) -> Option<Visibility> {
+        let kept = wire.kept.as_ref().filter(|kept| *kept.node == *self.node)?;
+        lock(&self.kept).remove(&kept.ticket)
     }
 
     fn resync(&self, state: &mut StreamState, epoch: Arc<str>, seq: u64) {
@@ -527,6 +553,8 @@ impl Hub {
             groups: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             codecs: RwLock::new(HashMap::new()),
+            kept: Mutex::new(HashMap::new()),
+            next_ticket: AtomicU64::new(1),
             link,
             metrics: HubMetrics::new(),
         }
@@ -672,13 +700,17 @@ impl Hub {
             if let Visibility::Scoped { codec, .. } = &change.visibility {
                 self.inner.register_codec(&change.stream, codec);
             }
-            let payload = WireChange::from_change(&change, &self.inner.node, self.origin).encode();
-            let stream = change.stream.clone();
+            let ticket = self.inner.keep(&change.visibility);
+            let payload = WireChange::from_change(&change, &self.inner.node, self.origin, ticket).encode();
+            let stream = change.stream;
             if !link.send(Outgoing {
                 stream: stream.clone(),
                 payload,
             }) {
                 self.inner.metrics.lost.increment(1);
+                if let Some(ticket) = ticket {
+                    lock(&self.inner.kept).remove(&ticket);
+                }
                 tracing::error!(stream = %stream, "channel layer queue full: change lost, subscribers resync");
                 let state = self.inner.stream(&stream);
                 let mut state = lock(&state);
@@ -761,7 +793,9 @@ impl Hub {
                 for delivered in list {
                     let wire = self.inner.decode(&delivered);
                     // A gap (or an unreadable change) cannot be replayed past.
-                    let Some(change) = wire.and_then(|wire| wire.into_change(stream.clone(), codec.clone())) else {
+                    // A kept closure is only for the live delivery; a replay
+                    // of a closure-visible change goes to nobody.
+                    let Some(change) = wire.and_then(|wire| wire.into_change(stream.clone(), codec.clone(), None)) else {
                         older.clear();
                         continue;
                     };

@@ -19,4 +19,4 @@ pub use connection::{Connection, Origin, Outbound, Outbox};
 pub use hub::{ALL_GROUP, Hub, HubConfig, HubStats, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};
 pub use memory_broker::MemoryBroker;
 pub use subscription::{PushForm, StreamPosition, Subscribed, Target};
-pub use wire::{WireChange, WireKind, WireOrigin};
+pub use wire::{KeptRule, WireChange, WireKind, WireOrigin};

@@ -52,6 +52,19 @@ pub struct WireChange {
     /// The request that caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<WireOrigin>,
+    /// For a change whose visibility is a closure: the node that made it and
+    /// its ticket there, so that node applies the closure it kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<KeptRule>,
+}
+
+/// Where a closure visibility waits: on node `node` under `ticket`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptRule {
+    /// The hub that kept it.
+    pub node: String,
+    /// Its number there.
+    pub ticket: u64,
 }
 
 /// What a [`WireChange`] says happened.
@@ -89,11 +102,12 @@ impl WireChange {
             facts: None,
             restricted: false,
             origin: None,
+            kept: None,
         }
     }
 
     /// The wire form of a change made on node `node`.
-    pub(crate) fn from_change(change: &Change, node: &str, origin: Option<Origin>) -> Self {
+    pub(crate) fn from_change(change: &Change, node: &str, origin: Option<Origin>, ticket: Option<u64>) -> Self {
         let kind = match change.kind {
             ChangeKind::Created => WireKind::Created,
             ChangeKind::Updated => WireKind::Updated,
@@ -117,6 +131,10 @@ impl WireChange {
                 connection: origin.connection,
                 request: origin.request,
             }),
+            kept: ticket.map(|ticket| KeptRule {
+                node: node.to_owned(),
+                ticket,
+            }),
         }
     }
 
@@ -129,7 +147,13 @@ impl WireChange {
     /// The change this describes, as this node delivers it, or `None` for a gap.
     ///
     /// `codec` is the stream's codec on this node, if one is registered.
-    pub(crate) fn into_change(self, stream: Arc<str>, codec: Option<Arc<dyn ChangeCodec>>) -> Option<Change> {
+    /// `kept` is the closure this node kept for it, if it made the change.
+    pub(crate) fn into_change(
+        self,
+        stream: Arc<str>,
+        codec: Option<Arc<dyn ChangeCodec>>,
+        kept: Option<Visibility>,
+    ) -> Option<Change> {
         let kind = match self.kind {
             WireKind::Created => ChangeKind::Created,
             WireKind::Updated => ChangeKind::Updated,
@@ -143,6 +167,7 @@ impl WireChange {
             (None, _) => Value::Null,
         };
         let visibility = match (self.restricted, codec) {
+            _ if kept.is_some() => kept.unwrap_or_default(),
             (false, _) => Visibility::Everyone,
             (true, Some(codec)) => Visibility::Scoped {
                 facts: Arc::new(facts),
