@@ -407,7 +407,7 @@ impl Binding for ModelBinding {
                 "update" => actions::update::apply(&inner, event).await,
                 "save" => actions::save::apply(&inner, event).await,
                 "delete" => actions::delete::apply(&inner, event).await,
-                "subscribe" => actions::subscribe::subscribe(&inner, event),
+                "subscribe" => actions::subscribe::subscribe(&inner, event).await,
                 "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
                 _ => Err(EventError::unknown_event(event.name().route())),
             };

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::binding::model_binding::Inner;
 use crate::binding::read_scope::ReadScope;
 use crate::binding::request::{data_object, invalid, since, store_error};
-use crate::binding::subscription::subscribe_or_error;
+use crate::binding::subscription::{prepare, subscribe_or_error};
 use crate::input::parse_criteria;
 
 pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, EventError> {
@@ -18,6 +18,7 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
     let mut criteria = parse_criteria(&inner.schema, &data).map_err(invalid)?;
 
     let _read = inner.ordering.read().await;
+    let since = prepare(inner, &event, since).await;
     let rows = match inner.scope(event.identity()) {
         ReadScope::Nothing => Vec::new(),
         scope => {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::binding::model_binding::Inner;
 use crate::binding::request::{data_object, invalid, since, store_error, target_id};
-use crate::binding::subscription::subscribe_or_error;
+use crate::binding::subscription::{prepare, subscribe_or_error};
 use crate::input::{parse_pk, parse_pks};
 use crate::value::SqlValue;
 
@@ -19,6 +19,7 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .ok_or_else(|| EventError::validation_field("id", "this action needs an id (`data.id` or `#id`)"))?;
 
     let _read = inner.ordering.read().await;
+    let since = prepare(inner, &event, since).await;
     if id.is_array() {
         return retrieve_many(inner, &event, &id, since.as_ref()).await;
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::binding::model_binding::Inner;
 use crate::binding::read_scope::ReadScope;
 use crate::binding::request::{data_object, invalid, page_limits, since, store_error};
-use crate::binding::subscription::subscribe_or_error;
+use crate::binding::subscription::{prepare, subscribe_or_error};
 use crate::input::{parse_criteria, parse_page_params};
 use crate::store::SearchPage;
 
@@ -41,6 +41,7 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .collect();
 
     let _read = inner.ordering.read().await;
+    let since = prepare(inner, &event, since).await;
     let found = match inner.scope(event.identity()) {
         // Nothing readable: no query, an honest empty page.
         ReadScope::Nothing => SearchPage {

@@ -38,9 +38,10 @@ fn needs_socket() -> EventError {
     EventError::bad_request("subscriptions need a WebSocket; over HTTP use the SSE change feed")
 }
 
-pub(crate) fn subscribe(inner: &Inner, mut event: Event) -> Result<Reply, EventError> {
+pub(crate) async fn subscribe(inner: &Inner, mut event: Event) -> Result<Reply, EventError> {
     let (target, name, since) = target(inner, &mut event)?;
     let connection = event.connection().ok_or_else(needs_socket)?;
+    event.hub().prepare(&inner.stream, since.as_ref()).await;
     let subscribed = event
         .hub()
         .subscribe(connection, &inner.stream, target, since.as_ref())
