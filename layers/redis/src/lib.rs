@@ -354,9 +354,25 @@ impl RedisBroker {
         &self.inner.prefix
     }
 
-    /// Runs a Redis call with the command timeout, mapping errors.
-    async fn timed<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, BrokerError> {
-        match tokio::time::timeout(self.inner.command_timeout, call).await {
+    /// Runs a Redis call on a clone of the managed connection, within the
+    /// command timeout, mapping errors.
+    ///
+    /// A call refused by a connection that is down is tried once more: the
+    /// request never left, and the manager has meanwhile started
+    /// reconnecting, so the first call after Redis came back does not fail
+    /// for nothing. Other errors are not retried: the request may have run.
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T, BrokerError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempts = async {
+            match op(self.inner.connection.clone()).await {
+                Err(err) if err.is_connection_refusal() => op(self.inner.connection.clone()).await,
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.inner.command_timeout, attempts).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(self.inner.redactor.error(&err)),
             Err(_) => Err(BrokerError::Unavailable(format!(
@@ -390,14 +406,15 @@ impl RedisBroker {
         for change in &batch {
             invocation.arg(&*change.stream).arg(&change.payload[..]);
         }
-        let mut connection = self.inner.connection.clone();
-        let _epoch: String = self.timed(invocation.invoke_async(&mut connection)).await?;
+        let invocation = &invocation;
+        let _epoch: String = self
+            .call(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
         Ok(())
     }
 
     async fn current_position(&self, stream: &str) -> Result<StreamPosition, BrokerError> {
         let state = &self.inner.keys.state;
-        let mut connection = self.inner.connection.clone();
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("HSETNX")
@@ -411,7 +428,10 @@ impl RedisBroker {
             .cmd("HGET")
             .arg(state)
             .arg(seq_field(stream));
-        let (epoch, seq): (String, Option<u64>) = self.timed(pipe.query_async(&mut connection)).await?;
+        let pipe = &pipe;
+        let (epoch, seq): (String, Option<u64>) = self
+            .call(|mut connection| async move { pipe.query_async(&mut connection).await })
+            .await?;
         Ok(StreamPosition {
             epoch: epoch.into(),
             seq: seq.unwrap_or(0),
@@ -427,9 +447,10 @@ impl RedisBroker {
             .arg(stream)
             .arg(&*after.epoch)
             .arg(after.seq);
-        let mut connection = self.inner.connection.clone();
-        let (status, now, entries): (i64, String, Vec<Vec<u8>>) =
-            self.timed(invocation.invoke_async(&mut connection)).await?;
+        let invocation = &invocation;
+        let (status, now, entries): (i64, String, Vec<Vec<u8>>) = self
+            .call(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
         match status {
             0 => return Ok(Replay::Gone),
             1 => return Ok(Replay::Changes(Vec::new())),
@@ -492,8 +513,9 @@ impl Broker for RedisBroker {
 
     fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
         Box::pin(async move {
-            let mut connection = self.inner.connection.clone();
-            let _pong: String = self.timed(redis::cmd("PING").query_async(&mut connection)).await?;
+            let _pong: String = self
+                .call(|mut connection| async move { redis::cmd("PING").query_async(&mut connection).await })
+                .await?;
             Ok(())
         })
     }
