@@ -49,6 +49,8 @@
 mod binding;
 #[cfg(feature = "postgres")]
 mod broker;
+#[cfg(feature = "postgres")]
+mod capture;
 mod dialect;
 mod error;
 mod field;
@@ -79,6 +81,8 @@ pub use binding::{
 };
 #[cfg(feature = "postgres")]
 pub use broker::{DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_LEN, PgBroker, PgBrokerConfig};
+#[cfg(feature = "postgres")]
+pub use capture::{CaptureError, install_capture};
 pub use dialect::Dialect;
 pub use error::ConfigError;
 pub use field::{Field, FieldType};
