@@ -47,6 +47,10 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod binding;
+#[cfg(feature = "postgres")]
+mod broker;
+#[cfg(feature = "postgres")]
+mod capture;
 mod dialect;
 mod error;
 mod field;
@@ -75,6 +79,10 @@ pub use binding::{
     ACTIONS, AllFields, CreateHook, Fields, MAX_LIST_SIZE, ModelBinding, ModelBindingBuilder, ReadScope, ReadScopeFn,
     Serializer, Typed, WriteAction, WriteRule, owner_or_staff,
 };
+#[cfg(feature = "postgres")]
+pub use broker::{DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_LEN, PgBroker, PgBrokerConfig};
+#[cfg(feature = "postgres")]
+pub use capture::{CaptureError, install_capture};
 pub use dialect::Dialect;
 pub use error::ConfigError;
 pub use field::{Field, FieldType};

@@ -86,4 +86,61 @@ impl Store {
     pub(crate) async fn delete(&self, pk: &SqlValue) -> Result<Option<Object>, StoreError> {
         dispatch!(self, s => s.delete(pk).await)
     }
+
+    /// [`insert`](Self::insert), announced by a capture trigger with
+    /// `origin` (JSON text) as the change's origin: see
+    /// [`SqlStore::insert_tagged`]. On SQLite, or with `None`, exactly
+    /// `insert`.
+    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
+    pub(crate) async fn insert_tagged(&self, values: &WriteValues, origin: Option<&str>) -> Result<Object, StoreError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => {
+                // SQLite has no capture triggers: nothing to tag.
+                let _ = origin;
+                s.insert(values).await
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.insert_tagged(values, origin).await,
+        }
+    }
+
+    /// [`update`](Self::update), tagged: see [`SqlStore::update_tagged`].
+    /// On SQLite, or with `None`, exactly `update`.
+    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
+    pub(crate) async fn update_tagged(
+        &self,
+        pk: &SqlValue,
+        values: &WriteValues,
+        origin: Option<&str>,
+    ) -> Result<Option<Object>, StoreError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => {
+                let _ = origin;
+                s.update(pk, values).await
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.update_tagged(pk, values, origin).await,
+        }
+    }
+
+    /// [`delete`](Self::delete), tagged: see [`SqlStore::delete_tagged`].
+    /// On SQLite, or with `None`, exactly `delete`.
+    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
+    pub(crate) async fn delete_tagged(
+        &self,
+        pk: &SqlValue,
+        origin: Option<&str>,
+    ) -> Result<Option<Object>, StoreError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => {
+                let _ = origin;
+                s.delete(pk).await
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.delete_tagged(pk, origin).await,
+        }
+    }
 }

@@ -19,6 +19,11 @@ use super::error::StoreError;
 /// A JSON object holding the readable fields of one row.
 pub type Object = Map<String, Value>;
 
+/// The transaction-local setting a tagged write sets, which capture
+/// triggers copy into the change they announce as its `origin`.
+#[cfg(feature = "postgres")]
+pub(crate) const ORIGIN_SETTING: &str = "channels_binding.origin";
+
 /// One page of a search and the number of matching rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {
@@ -244,6 +249,114 @@ impl<DB: Backend> SqlStore<DB> {
 
     fn error(&self, err: sqlx::Error) -> StoreError {
         StoreError::from_sqlx(&self.schema, err)
+    }
+}
+
+/// Tagged writes: the same writes, telling a capture trigger
+/// ([`install_capture`](crate::install_capture)) which request made them.
+#[cfg(feature = "postgres")]
+impl SqlStore<sqlx::Postgres> {
+    /// [`insert`](Self::insert), announced by a capture trigger with
+    /// `origin` (JSON text, such as `{"node":"n1","connection":3,"request":9}`)
+    /// as the change's origin. With `Some(origin)` the write runs in a
+    /// transaction that first sets `channels_binding.origin` for that
+    /// transaction only; with `None` it is exactly `insert`.
+    ///
+    /// ```no_run
+    /// use channels_binding_sqlx::{Field, ModelSchema, PgStore, WriteValues};
+    ///
+    /// # async fn doc(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let schema = ModelSchema::builder("notes")
+    ///     .field(Field::integer("id").read())
+    ///     .field(Field::text("title").read().write())
+    ///     .build()?;
+    /// let store = PgStore::new(pool, schema);
+    /// let origin = r#"{"node":"n1","connection":3,"request":9}"#;
+    /// let row = store.insert_tagged(&WriteValues::new().with("title", "hi"), Some(origin)).await?;
+    /// # drop(row); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert).
+    pub async fn insert_tagged(&self, values: &WriteValues, origin: Option<&str>) -> Result<Object, StoreError> {
+        let Some(origin) = origin else {
+            return self.insert(values).await;
+        };
+        let stmt = self.builder().insert(values)?;
+        self.fetch_optional_tagged(stmt, origin)
+            .await?
+            .ok_or_else(|| StoreError::Internal("INSERT ... RETURNING returned no row".into()))
+    }
+
+    /// [`update`](Self::update), tagged with `origin` as in
+    /// [`insert_tagged`](Self::insert_tagged). Empty `values` write nothing
+    /// (and announce nothing).
+    ///
+    /// ```no_run
+    /// use channels_binding_sqlx::{PgStore, SqlValue, WriteValues};
+    ///
+    /// # async fn doc(store: PgStore) -> Result<(), channels_binding_sqlx::StoreError> {
+    /// let origin = r#"{"node":"n1","connection":3,"request":10}"#;
+    /// let row = store.update_tagged(&SqlValue::Int(1), &WriteValues::new().with("title", "x"), Some(origin)).await?;
+    /// # drop(row); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    pub async fn update_tagged(
+        &self,
+        pk: &SqlValue,
+        values: &WriteValues,
+        origin: Option<&str>,
+    ) -> Result<Option<Object>, StoreError> {
+        let Some(origin) = origin.filter(|_| !values.is_empty()) else {
+            return self.update(pk, values).await;
+        };
+        let stmt = self.builder().update(pk, values)?;
+        self.fetch_optional_tagged(stmt, origin).await
+    }
+
+    /// [`delete`](Self::delete), tagged with `origin` as in
+    /// [`insert_tagged`](Self::insert_tagged).
+    ///
+    /// ```no_run
+    /// use channels_binding_sqlx::{PgStore, SqlValue};
+    ///
+    /// # async fn doc(store: PgStore) -> Result<(), channels_binding_sqlx::StoreError> {
+    /// let origin = r#"{"node":"n1","connection":3,"request":11}"#;
+    /// let row = store.delete_tagged(&SqlValue::Int(1), Some(origin)).await?;
+    /// # drop(row); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`delete`](Self::delete).
+    pub async fn delete_tagged(&self, pk: &SqlValue, origin: Option<&str>) -> Result<Option<Object>, StoreError> {
+        let Some(origin) = origin else {
+            return self.delete(pk).await;
+        };
+        let stmt = self.builder().delete(pk)?;
+        self.fetch_optional_tagged(stmt, origin).await
+    }
+
+    /// Runs `stmt` in a transaction that first sets [`ORIGIN_SETTING`] to
+    /// `origin` for that transaction.
+    async fn fetch_optional_tagged(&self, stmt: Statement, origin: &str) -> Result<Option<Object>, StoreError> {
+        let (sql, params) = stmt.into_parts();
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(ORIGIN_SETTING)
+            .bind(origin)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let row = <sqlx::Postgres as Backend>::fetch_optional(&mut tx, &self.schema, &sql, params)
+            .await
+            .map_err(|e| self.failed(&sql, e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(row)
     }
 }
 
@@ -618,6 +731,42 @@ mod tests {
         assert_eq!(deleted, Some(changed));
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), None);
         assert_eq!(ok(store.delete(&SqlValue::Int(104)).await), None);
+    }
+
+    each_backend!(
+        #[tokio::test]
+        tagged_writes_behave_like_plain_ones
+    );
+    async fn tagged_writes_behave_like_plain_ones(db: &TestDb) {
+        let store = store(db).await;
+        let origin = Some(r#"{"node":"n1","connection":1,"request":2}"#);
+        let created = ok(store
+            .insert_tagged(&WriteValues::new().with("username", "tagged"), origin)
+            .await);
+        assert_eq!(created["id"], json!(104));
+        let changed = ok(store
+            .update_tagged(&SqlValue::Int(104), &WriteValues::new().with("email", "t@x.io"), origin)
+            .await)
+        .expect("exists");
+        assert_eq!(changed["email"], json!("t@x.io"));
+        assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), Some(changed.clone()));
+        let unchanged = ok(store
+            .update_tagged(&SqlValue::Int(104), &WriteValues::new(), origin)
+            .await);
+        assert_eq!(unchanged, Some(changed.clone()));
+        assert_eq!(
+            ok(store.delete_tagged(&SqlValue::Int(104), origin).await),
+            Some(changed)
+        );
+        assert_eq!(ok(store.delete_tagged(&SqlValue::Int(104), None).await), None);
+        assert!(matches!(
+            store.insert_tagged(&WriteValues::new().with("username", "user01"), origin).await,
+            Err(StoreError::Conflict { field: Some(f) }) if f == "username"
+        ));
+        let plain = ok(store
+            .insert_tagged(&WriteValues::new().with("username", "plain"), None)
+            .await);
+        assert_eq!(plain["username"], json!("plain"));
     }
 
     each_backend!(
