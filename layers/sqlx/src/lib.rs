@@ -17,6 +17,9 @@
 //!   conflicts, unavailability and internal failures;
 //! * [`ModelBinding`] serves a model as a stream of the event API, on a
 //!   [`Database`] of either kind.
+//! * `PgBroker` (feature `postgres`) is a channel layer between server
+//!   processes on PostgreSQL `LISTEN`/`NOTIFY`, and `install_capture`
+//!   announces writes made outside the API on it.
 //!
 //! # SQLite and PostgreSQL
 //!

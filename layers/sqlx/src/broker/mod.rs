@@ -1,40 +1,5 @@
 //! [`PgBroker`]: a channel layer between server processes on PostgreSQL
 //! `LISTEN`/`NOTIFY`, with sequence numbers and history in tables.
-//!
-//! # SQL objects
-//!
-//! Installed (idempotently, under an advisory lock) in the pool's current
-//! schema by [`PgBroker::connect`] and by
-//! [`install_capture`](crate::install_capture):
-//!
-//! * `channels_binding_streams (stream text PRIMARY KEY, seq bigint)`: the
-//!   last sequence number of each stream;
-//! * `channels_binding_epoch (id, epoch text, channel text)`: one row, a
-//!   random epoch made when the table is, and the `NOTIFY` channel of the
-//!   schema, `'cb_' || left(md5(current_schema()), 20)` (`NOTIFY` is
-//!   database-wide, so each schema needs a channel of its own);
-//! * `channels_binding_history (stream, seq, at timestamptz, payload text)`,
-//!   keyed by `(stream, seq)`: recent changes, trimmed by count and age on
-//!   every publish;
-//! * `channels_binding_settings (id, history_len bigint, history_age
-//!   interval)`: one row, written by [`PgBroker::connect`];
-//! * `channels_binding_publish(stream text, payload text) RETURNS bigint`:
-//!   gives the change the stream's next number (`INSERT ... ON CONFLICT DO
-//!   UPDATE ... RETURNING`, whose row lock serializes the writers of a
-//!   stream until they commit, so that numbers follow commit order across
-//!   processes), records it, trims history and notifies;
-//! * `channels_binding_publish_batch(streams text[], payloads text[])
-//!   RETURNS SETOF bigint`: the same for a batch, in order;
-//! * `channels_binding_channel()` and `channels_binding_number_json(text)`
-//!   (used by capture triggers).
-//!
-//! # Notifications
-//!
-//! The `NOTIFY` payload is a JSON envelope,
-//! `{"stream": "app.Note", "epoch": "9f3c…", "seq": 42, "payload": "<the change>"}`.
-//! When it would exceed 7900 bytes (PostgreSQL refuses 8000), the envelope
-//! is sent without `payload`, and listeners read the payload from
-//! `channels_binding_history` by `(stream, seq)`.
 
 mod install;
 mod listen;
@@ -118,12 +83,52 @@ impl PgBrokerConfig {
 }
 
 /// A [`Broker`] on PostgreSQL: sequence numbers and history in tables of
-/// the pool's current schema, delivery by `LISTEN`/`NOTIFY` (see the
-/// [module documentation](self) for the SQL objects and the envelope).
+/// the pool's current schema, delivery by `LISTEN`/`NOTIFY`.
 ///
 /// Every process connected to the same database and schema shares the
 /// streams, and so do writes made outside the API once a capture trigger
 /// is installed ([`install_capture`](crate::install_capture)).
+///
+/// Each [`listen`](Broker::listen) feed is a task on a connection of its
+/// own (opened with the pool's options, not taken from the pool): it sends
+/// [`BrokerEvent::Connected`] once `LISTEN` succeeded, and after losing its
+/// connection [`BrokerEvent::Disconnected`], then reconnects with a backoff
+/// of 100 ms doubling up to 5 s. It ends when the feed is dropped.
+///
+/// # SQL objects
+///
+/// Installed (idempotently, under an advisory lock) in the pool's current
+/// schema by [`PgBroker::connect`] and by
+/// [`install_capture`](crate::install_capture):
+///
+/// * `channels_binding_streams (stream text PRIMARY KEY, seq bigint)`: the
+///   last sequence number of each stream;
+/// * `channels_binding_epoch (id, epoch text, channel text)`: one row, a
+///   random epoch made when the table is, and the `NOTIFY` channel of the
+///   schema, `'cb_' || left(md5(current_schema()), 20)` (`NOTIFY` is
+///   database-wide, so each schema needs a channel of its own);
+/// * `channels_binding_history (stream, seq, at timestamptz, payload text)`,
+///   keyed by `(stream, seq)`: recent changes, trimmed by count and age on
+///   every publish;
+/// * `channels_binding_settings (id, history_len bigint, history_age
+///   interval)`: one row, written by [`PgBroker::connect`];
+/// * `channels_binding_publish(stream text, payload text) RETURNS bigint`:
+///   gives the change the stream's next number (`INSERT ... ON CONFLICT DO
+///   UPDATE ... RETURNING`, whose row lock serializes the writers of a
+///   stream until they commit, so that numbers follow commit order across
+///   processes), records it, trims history and notifies;
+/// * `channels_binding_publish_batch(streams text[], payloads text[])
+///   RETURNS SETOF bigint`: the same for a batch, in order;
+/// * `channels_binding_channel()` and `channels_binding_number_json(text)`
+///   (used by capture triggers).
+///
+/// # Notifications
+///
+/// The `NOTIFY` payload is a JSON envelope,
+/// `{"stream": "app.Note", "epoch": "9f3c…", "seq": 42, "payload": "<the change>"}`.
+/// When it would exceed 7900 bytes (PostgreSQL refuses 8000), the envelope
+/// is sent without `payload`, and listeners read the payload from
+/// `channels_binding_history` by `(stream, seq)`.
 ///
 /// ```no_run
 /// use std::sync::Arc;
