@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod http;
+pub mod ops;
 pub mod ws;
 
 mod response;
