@@ -100,4 +100,7 @@ pub enum ConfigError {
     /// A serializer names a field that is not declared readable.
     #[error("serializer field {0:?} is not a readable field of the schema")]
     UnreadableSerializerField(String),
+    /// Capture of outside writes was asked for on a database other than PostgreSQL.
+    #[error("capturing outside writes needs PostgreSQL (triggers publish through LISTEN/NOTIFY)")]
+    CaptureNeedsPostgres,
 }

@@ -1,6 +1,7 @@
 //! Model bindings: a declared table as a stream of the event API.
 
 mod actions;
+mod codec;
 mod model_binding;
 mod permissions;
 mod read_scope;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use channels_binding_core::hub::{Change, ChangeKind, Visibility};
+use channels_binding_core::hub::{Change, ChangeCodec, ChangeKind, Visibility};
 use channels_binding_core::protocol::{EventError, EventName};
 use channels_binding_core::{Binding, BindingDescription, Event, FieldDescription, FieldKind, Identity, Reply};
 use futures_util::future::BoxFuture;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use super::actions;
+use super::codec::BindingCodec;
 use super::permissions::{CreateHook, WriteAction, WriteRule};
 use super::read_scope::ReadScope;
 use super::serializer::{AllFields, Serializer};
@@ -43,13 +44,18 @@ pub(crate) struct Inner {
     pub(crate) stream: Arc<str>,
     pub(crate) schema: Arc<ModelSchema>,
     pub(crate) store: Store,
-    pub(crate) detail: Box<dyn Serializer>,
+    pub(crate) detail: Arc<dyn Serializer>,
+    /// Renders and filters this stream's changes on every node.
+    pub(crate) codec: Arc<dyn ChangeCodec>,
     /// `None`: rows use the detail serializer.
     pub(crate) rows: Option<Box<dyn Serializer>>,
     pub(crate) max_list_size: usize,
     pub(crate) read_scope: Option<ReadScopeFn>,
     pub(crate) write_rule: Option<WriteRule>,
     pub(crate) before_create: Option<CreateHook>,
+    /// Whether triggers announce this table's writes (see
+    /// [`ModelBindingBuilder::capture_outside_writes`]).
+    pub(crate) capture: bool,
     /// Writers hold it exclusively from the write until the change is
     /// published, so sequence order is commit order; readers that subscribe
     /// hold it shared while they read, so no change of this process slips
@@ -115,12 +121,42 @@ impl ModelBinding {
             read_scope: None,
             write_rule: None,
             before_create: None,
+            capture: false,
         }
     }
 
     /// The schema.
     pub fn schema(&self) -> &ModelSchema {
         &self.inner.schema
+    }
+
+    /// Installs (or replaces) the trigger that announces this table's
+    /// writes, for a binding built with
+    /// [`capture_outside_writes`](ModelBindingBuilder::capture_outside_writes).
+    /// Idempotent, and safe when several processes start at once.
+    ///
+    /// ```no_run
+    /// # async fn doc(pool: sqlx::PgPool, schema: channels_binding_sqlx::ModelSchema) -> Result<(), Box<dyn std::error::Error>> {
+    /// use channels_binding_sqlx::ModelBinding;
+    ///
+    /// let notes = ModelBinding::builder("notes.Note", pool, schema).capture_outside_writes().build()?;
+    /// notes.install_capture().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CaptureError`](crate::CaptureError) when the database refuses or
+    /// cannot be reached.
+    #[cfg(feature = "postgres")]
+    pub async fn install_capture(&self) -> Result<(), crate::CaptureError> {
+        match &self.inner.store {
+            crate::store::Store::Postgres(store) => {
+                crate::install_capture(store.pool(), &self.inner.stream, &self.inner.schema).await
+            }
+            #[cfg(feature = "sqlite")]
+            crate::store::Store::Sqlite(_) => Ok(()),
+        }
     }
 }
 
@@ -145,9 +181,27 @@ pub struct ModelBindingBuilder {
     read_scope: Option<ReadScopeFn>,
     write_rule: Option<WriteRule>,
     before_create: Option<CreateHook>,
+    capture: bool,
 }
 
 impl ModelBindingBuilder {
+    /// Announces writes made outside the API too (psql, other programs,
+    /// bulk updates): with [`ModelBinding::install_capture`], a trigger on
+    /// the table publishes every committed INSERT, UPDATE and DELETE through
+    /// the PostgreSQL channel layer ([`PgBroker`](crate::PgBroker)), in
+    /// commit order, and subscribers get them exactly as writes through the
+    /// API, with the same read-scope filtering. On a hub whose channel layer
+    /// is PostgreSQL's, writes through the API are then announced by the
+    /// trigger alone (once), tagged with the request that made them so its
+    /// sender still gets the reply first. On any other hub the binding
+    /// announces its own writes as usual.
+    ///
+    /// PostgreSQL only: [`build`](Self::build) refuses it on SQLite.
+    pub fn capture_outside_writes(mut self) -> Self {
+        self.capture = true;
+        self
+    }
+
     /// The serializer of single objects: `retrieve`, `create`, `update` and
     /// object pushes. Default: every readable field.
     pub fn detail_serializer(mut self, serializer: impl Serializer) -> Self {
@@ -232,18 +286,30 @@ impl ModelBindingBuilder {
                 }
             }
         }
+        if self.capture && self.database.dialect() != crate::Dialect::Postgres {
+            return Err(ConfigError::CaptureNeedsPostgres);
+        }
         let schema = Arc::new(self.schema);
+        let stream: Arc<str> = Arc::from(self.stream);
+        let detail: Arc<dyn Serializer> = Arc::from(self.detail);
+        let codec: Arc<dyn ChangeCodec> = Arc::new(BindingCodec {
+            stream: stream.clone(),
+            detail: detail.clone(),
+            read_scope: self.read_scope.clone(),
+        });
         Ok(ModelBinding {
             inner: Arc::new(Inner {
-                stream: Arc::from(self.stream),
+                stream,
                 store: Store::new(self.database, schema.clone()),
                 schema,
-                detail: self.detail,
+                detail,
+                codec,
                 rows,
                 max_list_size: self.max_list_size,
                 read_scope: self.read_scope,
                 write_rule: self.write_rule,
                 before_create: self.before_create,
+                capture: self.capture,
                 ordering: RwLock::new(()),
             }),
         })
@@ -326,19 +392,40 @@ impl Inner {
         self.scope(identity).matches(row)
     }
 
+    /// How a write of `event` is announced: `None` when the binding
+    /// publishes it; `Some(origin)` when a capture trigger does (the hub's
+    /// channel layer is PostgreSQL's), with the origin (JSON) to tag the
+    /// write with, if the event came from a connection.
+    pub(crate) fn trigger_announces(&self, event: &Event) -> Option<Option<String>> {
+        let hub = event.hub();
+        let captured = self.capture && hub.broker().is_some_and(|broker| broker.name() == "postgres");
+        if !captured {
+            return None;
+        }
+        Some(hub.origin().map(|origin| {
+            serde_json::json!({"node": hub.node(), "connection": origin.connection, "request": origin.request})
+                .to_string()
+        }))
+    }
+
+    /// Announces a committed write, unless a capture trigger did.
+    pub(crate) fn announce(&self, event: &Event, announced_by_trigger: bool, change: impl FnOnce() -> Change) {
+        if !announced_by_trigger {
+            event.hub().publish(change());
+        }
+    }
+
     /// The change to publish for a committed write.
     ///
     /// Never fails: the write is committed, so subscribers must hear of it.
     /// Should the detail serializer fail (a bug, logged), the change carries
     /// the readable fields as stored rather than leaving a silent gap.
     pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Change {
+        // The row itself travels as the change's facts, so other nodes apply
+        // the same read scope to it.
         let visibility = match &self.read_scope {
             None => Visibility::Everyone,
-            Some(scope) => {
-                let scope = scope.clone();
-                let row = row.clone();
-                Visibility::rule(move |identity| scope(identity).matches(&row))
-            }
+            Some(_) => Visibility::scoped(Value::Object(row.clone()), self.codec.clone()),
         };
         let object = match self.detail.serialize(row.clone()) {
             Ok(object) => object,
@@ -398,6 +485,11 @@ impl Binding for ModelBinding {
 
     fn call(&self, event: Event) -> BoxFuture<'static, Reply> {
         let inner = self.inner.clone();
+        if event.hub().broker().is_some() {
+            // Changes of this stream made on other nodes (or outside the
+            // API) are rendered and filtered here with this binding's rules.
+            event.hub().register_codec(&inner.stream, &inner.codec);
+        }
         Box::pin(async move {
             let outcome = match event.name().action() {
                 "retrieve" => actions::retrieve::apply(&inner, event).await,

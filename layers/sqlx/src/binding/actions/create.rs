@@ -20,16 +20,19 @@ pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Valu
         hook(event.identity(), &mut values)?;
     }
     let _write = inner.ordering.write().await;
-    let row = inner
-        .store
-        .insert(&values)
-        .await
-        .map_err(|e| store_error(&inner.stream, e))?;
-    let pk = row
-        .get(inner.schema.primary_key().name())
-        .cloned()
-        .unwrap_or(Value::Null);
-    event.hub().publish(inner.change(ChangeKind::Created, pk, row.clone()));
+    let trigger = inner.trigger_announces(event);
+    let row = match &trigger {
+        Some(origin) => inner.store.insert_tagged(&values, origin.as_deref()).await,
+        None => inner.store.insert(&values).await,
+    }
+    .map_err(|e| store_error(&inner.stream, e))?;
+    inner.announce(event, trigger.is_some(), || {
+        let pk = row
+            .get(inner.schema.primary_key().name())
+            .cloned()
+            .unwrap_or(Value::Null);
+        inner.change(ChangeKind::Created, pk, row.clone())
+    });
     Ok(row)
 }
 

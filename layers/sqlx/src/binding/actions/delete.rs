@@ -15,14 +15,15 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
     let pk = required_pk(&inner.schema, &event, &mut data)?;
     let _write = inner.ordering.write().await;
     inner.guard(WriteAction::Delete, event.identity(), &pk).await?;
-    let row = inner
-        .store
-        .delete(&pk)
-        .await
-        .map_err(|e| store_error(&inner.stream, e))?
-        .ok_or_else(|| EventError::not_found("no such object"))?;
-    event
-        .hub()
-        .publish(inner.change(ChangeKind::Deleted, pk.to_json(), row));
+    let trigger = inner.trigger_announces(&event);
+    let row = match &trigger {
+        Some(origin) => inner.store.delete_tagged(&pk, origin.as_deref()).await,
+        None => inner.store.delete(&pk).await,
+    }
+    .map_err(|e| store_error(&inner.stream, e))?
+    .ok_or_else(|| EventError::not_found("no such object"))?;
+    inner.announce(&event, trigger.is_some(), || {
+        inner.change(ChangeKind::Deleted, pk.to_json(), row)
+    });
     Ok(Reply::ok(json!({ "success": true, "id": pk.to_json() })))
 }

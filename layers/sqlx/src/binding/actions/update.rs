@@ -29,15 +29,16 @@ pub(crate) async fn update(
     }
     let _write = inner.ordering.write().await;
     inner.guard(WriteAction::Update, event.identity(), pk).await?;
-    let row = inner
-        .store
-        .update(pk, &values)
-        .await
-        .map_err(|e| store_error(&inner.stream, e))?
-        .ok_or_else(|| EventError::not_found("no such object"))?;
-    event
-        .hub()
-        .publish(inner.change(ChangeKind::Updated, pk.to_json(), row.clone()));
+    let trigger = inner.trigger_announces(event);
+    let row = match &trigger {
+        Some(origin) => inner.store.update_tagged(pk, &values, origin.as_deref()).await,
+        None => inner.store.update(pk, &values).await,
+    }
+    .map_err(|e| store_error(&inner.stream, e))?
+    .ok_or_else(|| EventError::not_found("no such object"))?;
+    inner.announce(event, trigger.is_some(), || {
+        inner.change(ChangeKind::Updated, pk.to_json(), row.clone())
+    });
     Ok(row)
 }
 
