@@ -27,6 +27,10 @@ pub use channels_binding_sqlx as models;
 #[cfg(feature = "jwt")]
 pub use channels_binding_jwt as jwt;
 
+/// The Redis channel layer (feature `redis`).
+#[cfg(feature = "redis")]
+pub use channels_binding_redis as redis;
+
 /// Rate limiting with governor (feature `rate-limit`).
 #[cfg(feature = "rate-limit")]
 pub use channels_binding_governor as rate_limit;

@@ -66,6 +66,11 @@ pub struct Settings {
     pub database_url: String,
     /// `CHANNEL_LAYER`: `memory` (default), `redis://…` or `postgres://…`.
     pub channel_layer: String,
+    /// `CHANNEL_PREFIX` (default `channels_binding`): the namespace of the
+    /// Redis channel layer's keys and channel. Processes that share one
+    /// deployment's streams use the same prefix; other deployments (or test
+    /// runs) on the same Redis use their own.
+    pub channel_prefix: String,
     /// `JWT_SECRET`: when set, HS256 bearer tokens are accepted.
     pub jwt_secret: Option<Secret>,
     /// `ANONYMOUS_CONNECTION_ALLOWED` (default `true`).
@@ -86,6 +91,7 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite::memory:".to_owned(),
             channel_layer: "memory".to_owned(),
+            channel_prefix: "channels_binding".to_owned(),
             jwt_secret: None,
             anonymous_connection_allowed: true,
             allowed_origins: None,
@@ -123,10 +129,11 @@ impl SettingsError {
     }
 }
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "BIND",
     "DATABASE_URL",
     "CHANNEL_LAYER",
+    "CHANNEL_PREFIX",
     "JWT_SECRET",
     "ANONYMOUS_CONNECTION_ALLOWED",
     "ALLOWED_ORIGINS",
@@ -236,6 +243,20 @@ impl Settings {
                 ));
             }
             settings.channel_layer = layer;
+        }
+        if let Some(r) = raw.get("CHANNEL_PREFIX") {
+            let prefix = non_empty(r)?;
+            let valid = prefix.len() <= 64
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+            if !valid {
+                return Err(SettingsError::new(
+                    &r.source,
+                    "expected up to 64 characters among letters, digits, `_`, `-`, `.` and `:`",
+                ));
+            }
+            settings.channel_prefix = prefix;
         }
         if let Some(r) = raw.get("JWT_SECRET") {
             if r.value.len() < 32 {
@@ -352,6 +373,7 @@ mod tests {
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(settings.database_url, "sqlite::memory:");
         assert_eq!(settings.channel_layer, "memory");
+        assert_eq!(settings.channel_prefix, "channels_binding");
         assert!(settings.anonymous_connection_allowed);
         assert_eq!(settings.page_size, PageSize::DEFAULT);
         assert!(settings.allowed_origins.is_none());
@@ -417,11 +439,18 @@ mod tests {
             (Some("colour = \"blue\""), &[], "colour"),
             (Some("max_page_size = 1.5"), &[], "max_page_size"),
             (Some("this is not toml"), &[], CONFIG_FILE_VAR),
+            (None, &[("CHANNELS_BINDING_CHANNEL_PREFIX", "a b")], "CHANNELS_BINDING_CHANNEL_PREFIX"),
         ];
         for (file, vars, key) in cases {
             let err = Settings::from_sources(*file, env(vars)).unwrap_err();
             assert_eq!(err.key(), *key, "{err}");
         }
+    }
+
+    #[test]
+    fn channel_prefix_from_the_environment() {
+        let settings = Settings::from_sources(None, env(&[("CHANNELS_BINDING_CHANNEL_PREFIX", "shop-eu:1")])).unwrap();
+        assert_eq!(settings.channel_prefix, "shop-eu:1");
     }
 
     #[test]

@@ -31,6 +31,8 @@ use tower::util::BoxCloneSyncService;
 mod auth;
 #[path = "bindings.rs"]
 mod bindings;
+#[path = "channel_layer.rs"]
+pub mod channel_layer;
 #[path = "demo_data.rs"]
 mod demo_data;
 
@@ -67,21 +69,16 @@ fn sync_ping() -> Json<Pong> {
     pong()
 }
 
-/// Settings this build cannot honour yet. Refusing to start is safer than
+/// Settings this build cannot honour. Refusing to start is safer than
 /// running without something the operator asked for.
 fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
-    let unsupported = [
-        ("CHANNELS_BINDING_CHANNEL_LAYER", settings.channel_layer != "memory"),
-        (
-            "CHANNELS_BINDING_DATABASE_URL",
-            !["sqlite:", "postgres:", "postgresql:"]
-                .iter()
-                .any(|scheme| settings.database_url.starts_with(scheme)),
-        ),
-    ];
-    match unsupported.iter().find(|(_, set)| *set) {
-        Some((key, _)) => Err(format!("setting {key}: not supported by this version of the demo yet").into()),
-        None => Ok(()),
+    let supported = ["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|scheme| settings.database_url.starts_with(scheme));
+    if supported {
+        Ok(())
+    } else {
+        Err("setting CHANNELS_BINDING_DATABASE_URL: expected sqlite:… or postgres://…".into())
     }
 }
 
@@ -138,10 +135,18 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
              sign in with auth.login (password `demo`) for notes.Note"
         );
     }
+    let capture = channel_layer::captures_outside_writes(settings);
+    let users = bindings::users(pool.clone(), enforce_writes, capture)?;
+    let notes = bindings::notes(pool.clone(), capture)?;
+    if capture {
+        // psql, other programs and bulk updates are announced like API writes.
+        users.install_capture().await?;
+        notes.install_capture().await?;
+    }
     let router = sessions
         .routes(EventRouter::new())
-        .binding(bindings::users(pool.clone(), enforce_writes)?)
-        .binding(bindings::notes(pool.clone())?)
+        .binding(users)
+        .binding(notes)
         .on("simple_reflexion.ping", ping)
         .on_blocking("simple_reflexion.sync_ping", sync_ping);
 
@@ -176,7 +181,8 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
 
 /// Serves the demo on `listener` until `shutdown` is triggered.
 pub async fn serve_on(listener: TcpListener, settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
-    let service = build(&settings, Hub::new(), shutdown.clone()).await?;
+    let hub = channel_layer::hub(&settings).await?;
+    let service = build(&settings, hub, shutdown.clone()).await?;
     serve(listener, service, shutdown).await?;
     Ok(())
 }
@@ -225,7 +231,14 @@ pub async fn main() -> ExitCode {
         }
     };
     let shutdown = Shutdown::new();
-    let service = match build(&settings, Hub::new(), shutdown.clone()).await {
+    let hub = match channel_layer::hub(&settings).await {
+        Ok(hub) => hub,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let service = match build(&settings, hub, shutdown.clone()).await {
         Ok(service) => service,
         Err(err) => {
             eprintln!("error: {err}");

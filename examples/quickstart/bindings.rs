@@ -16,7 +16,10 @@ use super::BoxError;
 /// users. Without it nobody can be identified, so no rule about users can
 /// hold, and the demo runs open, as the original README's exchange (an
 /// anonymous `save`) expects; start-up warns about it.
-pub fn users(pool: Database, enforce_writes: bool) -> Result<ModelBinding, BoxError> {
+///
+/// With `capture`, writes made outside the API (psql, other programs) are
+/// announced too (PostgreSQL channel layer only).
+pub fn users(pool: Database, enforce_writes: bool, capture: bool) -> Result<ModelBinding, BoxError> {
     let schema = ModelSchema::builder("auth_user")
         .field(Field::integer("id").read().order())
         .field(
@@ -48,6 +51,7 @@ pub fn users(pool: Database, enforce_writes: bool) -> Result<ModelBinding, BoxEr
     } else {
         binding
     };
+    let binding = if capture { binding.capture_outside_writes() } else { binding };
     Ok(binding.build()?)
 }
 
@@ -59,7 +63,7 @@ fn user_id(identity: &Identity) -> Option<i64> {
 /// `notes.Note`: visible only to its owner and to staff; `owner_id` is set
 /// from the caller and read-only. (Anonymous callers are refused with
 /// `unauthenticated` by the event stack before they reach the binding.)
-pub fn notes(pool: Database) -> Result<ModelBinding, BoxError> {
+pub fn notes(pool: Database, capture: bool) -> Result<ModelBinding, BoxError> {
     let schema = ModelSchema::builder("notes_note")
         .field(Field::integer("id").read().order())
         .field(Field::integer("owner_id").read().filter())
@@ -76,7 +80,7 @@ pub fn notes(pool: Database) -> Result<ModelBinding, BoxError> {
         .field(Field::timestamp("created_at").read().order())
         .default_order(["created_at"])
         .build()?;
-    Ok(ModelBinding::builder("notes.Note", pool, schema)
+    let binding = ModelBinding::builder("notes.Note", pool, schema)
         .read_scope(|identity| match user_id(identity) {
             _ if identity.is_staff() => ReadScope::All,
             Some(id) => ReadScope::Where(vec![Filter::eq("owner_id", id)]),
@@ -90,6 +94,7 @@ pub fn notes(pool: Database) -> Result<ModelBinding, BoxError> {
             let owner = user_id(identity).ok_or_else(|| EventError::unauthenticated("sign in to write notes"))?;
             values.set("owner_id", SqlValue::Int(owner));
             Ok(())
-        })
-        .build()?)
+        });
+    let binding = if capture { binding.capture_outside_writes() } else { binding };
+    Ok(binding.build()?)
 }
