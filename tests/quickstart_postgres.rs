@@ -11,58 +11,14 @@
 
 mod common;
 
+mod pg_schema;
 mod quickstart_server;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 
 use channels_binding::Settings;
 use common::{Client, http};
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
-
-fn base_url() -> String {
-    std::env::var("CHANNELS_BINDING_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh schema, and the URL that makes it the search path.
-async fn schema() -> Option<(sqlx::PgPool, String, String)> {
-    let base = base_url();
-    let admin = match PgPoolOptions::new().max_connections(1).connect(&base).await {
-        Ok(pool) => pool,
-        Err(err) if std::env::var_os("CI").is_some() => panic!("PostgreSQL is required in CI ({base}): {err}"),
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED: PostgreSQL not reachable at {base} ({err})");
-            return None;
-        }
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    // Schemas of runs that died before dropping theirs: gone after an hour.
-    let stale: Vec<(String,)> = sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'cb_qs_%'")
-        .fetch_all(&admin)
-        .await
-        .unwrap();
-    for (old,) in stale {
-        let born = old.rsplit('_').next().and_then(|n| n.parse::<u128>().ok()).unwrap_or(0);
-        if nanos.saturating_sub(born) > 3_600_000_000_000 {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {old} CASCADE"))
-                .execute(&admin)
-                .await;
-        }
-    }
-    let name = format!("cb_qs_{}_{nanos}", std::process::id());
-    sqlx::query(&format!("CREATE SCHEMA {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
-    Some((admin, name, url))
-}
 
 async fn start(url: &str) -> SocketAddr {
     let settings = Settings::from_sources(None, [("CHANNELS_BINDING_DATABASE_URL", url)]).expect("settings");
@@ -71,7 +27,7 @@ async fn start(url: &str) -> SocketAddr {
 
 #[tokio::test]
 async fn the_quickstart_runs_on_postgres() {
-    let Some((admin, name, url)) = schema().await else {
+    let Some((admin, name, url)) = pg_schema::schema().await else {
         return;
     };
     let addr = start(&url).await;

@@ -2,97 +2,14 @@
 //! environment and TOML, printing its address, stopping on SIGTERM.
 
 mod common;
+mod quickstart_process_harness;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::Client;
+use quickstart_process_harness::{Quickstart, quickstart_binary};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// The example binary next to this test (`target/<profile>/examples/quickstart`).
-/// `cargo test` builds it; a filtered or nextest run may not, so it is built
-/// here, once per process, with the same profile.
-fn quickstart_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let test_exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = test_exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target/<profile>");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "--quiet", "--example", "quickstart"]);
-            if profile_dir.file_name().is_some_and(|name| name == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building the quickstart failed");
-            let binary = profile_dir.join("examples").join("quickstart");
-            assert!(binary.exists(), "{} is missing after the build", binary.display());
-            binary
-        })
-        .clone()
-}
-
-struct Quickstart {
-    child: Child,
-    addr: String,
-}
-
-impl Quickstart {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(quickstart_binary());
-        command.env_clear().env("CHANNELS_BINDING_BIND", "127.0.0.1:0");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn quickstart");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first_line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first_line)
-            .expect("read the first line");
-        let addr = first_line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-            .to_owned();
-        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        Self { child, addr }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "quickstart did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn starts_serves_and_stops_cleanly_on_sigterm() {
