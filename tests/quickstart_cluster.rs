@@ -193,7 +193,7 @@ async fn two_processes_on_postgres_share_changes_and_see_outside_writes() {
     assert!(push["data"].get("password_hash").is_none(), "only readable fields: {push}");
     let (_, event, data) = sse.next_event().await;
     assert_eq!(event, "auth.User.updated#3");
-    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["username"], "from_psql");
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["data"]["username"], "from_psql");
 
     let (note,): (i64,) = sqlx::query_as(&format!(
         "INSERT INTO {schema}.notes_note (owner_id, title, body, created_at) VALUES (1, 'psql', '', '2026-01-01T00:00:00.000Z') RETURNING id"
@@ -341,38 +341,35 @@ async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_u
     .unwrap();
     assert_eq!(stored as usize, acknowledged.len());
 
-    // The reader heard of every change or was told to resync: after the
-    // last write's push, nothing it missed went unannounced.
+    // The reader heard of every change, or was told to resync (all the
+    // writes were made before it reads: a resync covers what it missed).
     let last = *acknowledged.last().unwrap();
     let mut seen = Vec::new();
     let mut resynced = false;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "the reader never heard of the last write");
-        let push = reader.recv().await;
+    while !resynced && !seen.contains(&last) {
+        // Reconnecting to Redis and catching up takes a few seconds at most.
+        let push = reader.recv_within(Duration::from_secs(20)).await;
         match push["event"].as_str() {
             Some("notes.Note.resync") => {
                 assert_eq!(push["resync"], true);
                 resynced = true;
             }
-            Some("notes.Note.created") => {
-                let id = push["data"]["id"].as_i64().unwrap();
-                seen.push(id);
-                if id == last {
-                    break;
-                }
-            }
+            Some("notes.Note.created") => seen.push(push["data"]["id"].as_i64().unwrap()),
             _ => panic!("unexpected push {push}"),
         }
     }
     let missed: Vec<i64> = acknowledged.iter().copied().filter(|id| !seen.contains(id)).collect();
-    assert!(
-        missed.is_empty() || resynced,
-        "missed {missed:?} without being told to resync"
-    );
+    assert!(missed.is_empty() || resynced, "missed {missed:?} without being told to resync");
 
     // And the system recovered on its own: live pushes flow again.
     let id = write(&mut writer, 99).await;
-    let push = reader.recv().await;
-    assert_eq!(push["data"]["id"], id, "{push}");
+    loop {
+        let push = reader.recv_within(Duration::from_secs(20)).await;
+        match push["event"].as_str() {
+            Some("notes.Note.created") if push["data"]["id"] == id => break,
+            // Late pushes of the first writes, or more resyncs: fine.
+            Some("notes.Note.created" | "notes.Note.resync") => {}
+            _ => panic!("unexpected push {push}"),
+        }
+    }
 }

@@ -64,8 +64,13 @@ impl Client {
 
     /// The next JSON frame (pings are skipped).
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(WAIT).await
+    }
+
+    /// The next JSON frame, waiting up to `wait` (pings are skipped).
+    pub async fn recv_within(&mut self, wait: Duration) -> Value {
         loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next())
+            let message = tokio::time::timeout(wait, self.ws.next())
                 .await
                 .expect("no frame within the wait")
                 .expect("socket ended")

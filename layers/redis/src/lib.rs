@@ -366,9 +366,31 @@ impl RedisBroker {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.call_with(op, redis::RedisError::is_connection_refusal).await
+    }
+
+    /// [`call`](Self::call) for reads, which may run twice: also retried
+    /// once after a connection that died under them (broken pipe, reset),
+    /// as happens to the first read after Redis restarted.
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T, BrokerError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.call_with(op, |err: &RedisError| {
+            err.is_connection_refusal() || err.is_io_error() || err.is_connection_dropped()
+        })
+        .await
+    }
+
+    async fn call_with<T, F, Fut>(&self, op: F, retry: impl Fn(&RedisError) -> bool) -> Result<T, BrokerError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let attempts = async {
             match op(self.inner.connection.clone()).await {
-                Err(err) if err.is_connection_refusal() => op(self.inner.connection.clone()).await,
+                Err(err) if retry(&err) => op(self.inner.connection.clone()).await,
                 other => other,
             }
         };
@@ -430,7 +452,7 @@ impl RedisBroker {
             .arg(seq_field(stream));
         let pipe = &pipe;
         let (epoch, seq): (String, Option<u64>) = self
-            .call(|mut connection| async move { pipe.query_async(&mut connection).await })
+            .read(|mut connection| async move { pipe.query_async(&mut connection).await })
             .await?;
         Ok(StreamPosition {
             epoch: epoch.into(),
@@ -449,7 +471,7 @@ impl RedisBroker {
             .arg(after.seq);
         let invocation = &invocation;
         let (status, now, entries): (i64, String, Vec<Vec<u8>>) = self
-            .call(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .read(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await?;
         match status {
             0 => return Ok(Replay::Gone),
@@ -514,7 +536,7 @@ impl Broker for RedisBroker {
     fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
         Box::pin(async move {
             let _pong: String = self
-                .call(|mut connection| async move { redis::cmd("PING").query_async(&mut connection).await })
+                .read(|mut connection| async move { redis::cmd("PING").query_async(&mut connection).await })
                 .await?;
             Ok(())
         })

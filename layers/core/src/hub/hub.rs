@@ -364,7 +364,7 @@ impl HubInner {
                     seq: state.seq,
                 }
             };
-            match broker.position(&name).await {
+            match position_with_retries(broker, &name).await {
                 Ok(remote) if remote.epoch != local.epoch => {
                     let mut state = lock(&state);
                     self.resync(&mut state, remote.epoch, remote.seq);
@@ -374,8 +374,14 @@ impl HubInner {
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    // The feed will drop and reconnect again; recovery reruns then.
+                    // What was published meanwhile cannot be known: tell the
+                    // subscribers now, and take the next change as a fresh
+                    // start.
                     tracing::warn!(stream = %name, error = %err, "channel layer position unavailable during recovery");
+                    let mut state = lock(&state);
+                    let (epoch, seq) = (state.epoch.clone(), state.seq);
+                    self.resync(&mut state, epoch, seq);
+                    state.synced = false;
                 }
             }
         }
@@ -426,6 +432,24 @@ impl HubInner {
         }
         let left = self.connections.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
         self.metrics.connections.set(left as f64);
+    }
+}
+
+/// The broker's position of `stream`, asked a few times: right after a
+/// reconnection the broker's other connections may still be recovering.
+async fn position_with_retries(broker: &dyn Broker, stream: &str) -> Result<StreamPosition, BrokerError> {
+    let mut pause = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        match broker.position(stream).await {
+            Ok(position) => return Ok(position),
+            Err(err) if attempts >= 5 => return Err(err),
+            Err(_) => {
+                attempts += 1;
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
     }
 }
 
