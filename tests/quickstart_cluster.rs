@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use channels_binding::jwt::TokenIssuer;
-use common::{Client, Sse};
+use common::{Client, Sse, http};
 use quickstart_process_harness::Quickstart;
 use serde_json::{Value, json};
 
@@ -321,11 +321,24 @@ async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_u
     for n in 0..10 {
         acknowledged.push(write(&mut writer, n).await);
     }
+    let ready = http(addr(&a), "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.json(),
+        json!({"status": "ready", "checks": {"database": "ok", "channel_layer": "ok"}})
+    );
     redis.stop();
     for n in 10..30 {
         acknowledged.push(write(&mut writer, n).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Readiness tells the load balancer while the channel layer is away.
+    let ready = http(addr(&b), "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.json(),
+        json!({"status": "unavailable", "checks": {"database": "ok", "channel_layer": "unavailable"}})
+    );
     assert!(redis.restart());
     for n in 30..40 {
         acknowledged.push(write(&mut writer, n).await);
@@ -371,5 +384,22 @@ async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_u
             Some("notes.Note.created" | "notes.Note.resync") => {}
             _ => panic!("unexpected push {push}"),
         }
+    }
+    assert_eq!(http(addr(&b), "GET", "/ready", &[], "").await.status, 200);
+
+    // Metrics: connections, queues, deliveries, resyncs and events.
+    let metrics = http(addr(&b), "GET", "/metrics", &[], "").await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.body;
+    for name in [
+        "channels_binding_connections",
+        "channels_binding_queued_frames",
+        "channels_binding_max_queue_depth",
+        "channels_binding_deliveries_total",
+        "channels_binding_resyncs_total",
+        "channels_binding_broker_connected 1",
+        "channels_binding_events_total{event=\"notes.Note.subscribe\",outcome=\"ok\"} 1",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
     }
 }

@@ -14,6 +14,7 @@ use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttp
 use channels_binding::body::Body;
 use channels_binding::http::HttpApi;
 use channels_binding::models::Database;
+use channels_binding::ops::EventMetricsLayer;
 use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
 use channels_binding::require_identity::RequireIdentityLayer;
@@ -35,6 +36,8 @@ mod bindings;
 pub mod channel_layer;
 #[path = "demo_data.rs"]
 mod demo_data;
+#[path = "ops.rs"]
+mod ops;
 
 /// Errors of start-up, shown to the person running the demo.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -157,13 +160,15 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     // One event stack for WebSocket frames and HTTP requests alike.
     let events = BoxCloneSyncService::new(
         ServiceBuilder::new()
+            // Counted per declared route (anything else is `other`).
+            .layer(EventMetricsLayer::new().routes(router.routes()))
             .option_layer(limiter.as_ref().map(RateLimiter::event_layer))
             .layer(PageSizeLayer::new(settings.page_size))
             .layer(RequireIdentityLayer::when(|name| name.stream() == "notes.Note"))
             .service(router.clone()),
     );
     let http = HttpApi::new(events.clone(), hub.clone(), &router).shutdown(shutdown.clone());
-    let websocket = WebSocket::new(events, hub).shutdown(shutdown).fallback(http);
+    let websocket = WebSocket::new(events, hub.clone()).shutdown(shutdown).fallback(http);
 
     let origins = match &settings.allowed_origins {
         Some(origins) => Some(AllowedOriginsLayer::new(origins.iter().cloned())?),
@@ -176,7 +181,7 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
         .option_layer(limiter.as_ref().map(RateLimiter::http_layer))
         .option_layer(anonymous_refused)
         .service(websocket);
-    Ok(BoxCloneSyncService::new(service))
+    Ok(BoxCloneSyncService::new(ops::OpsRoutes::new(pool, &hub, service)?))
 }
 
 /// Serves the demo on `listener` until `shutdown` is triggered.

@@ -51,7 +51,11 @@ pub fn users(pool: Database, enforce_writes: bool, capture: bool) -> Result<Mode
     } else {
         binding
     };
-    let binding = if capture { binding.capture_outside_writes() } else { binding };
+    let binding = if capture {
+        binding.capture_outside_writes()
+    } else {
+        binding
+    };
     Ok(binding.build()?)
 }
 
@@ -95,6 +99,10 @@ pub fn notes(pool: Database, capture: bool) -> Result<ModelBinding, BoxError> {
             values.set("owner_id", SqlValue::Int(owner));
             Ok(())
         });
-    let binding = if capture { binding.capture_outside_writes() } else { binding };
+    let binding = if capture {
+        binding.capture_outside_writes()
+    } else {
+        binding
+    };
     Ok(binding.build()?)
 }

@@ -42,7 +42,10 @@ pub async fn hub(settings: &Settings) -> Result<Hub, BoxError> {
             .map_err(|err| format!("setting CHANNELS_BINDING_CHANNEL_LAYER: {err}"))?;
         Arc::new(broker)
     };
-    tracing::info!(channel_layer = broker.name(), "sharing streams through the channel layer");
+    tracing::info!(
+        channel_layer = broker.name(),
+        "sharing streams through the channel layer"
+    );
     Ok(Hub::with_broker(HubConfig::default(), broker))
 }
 

@@ -148,6 +148,31 @@ impl Metrics {
             .push(Arc::new(f));
     }
 
+    /// Reports a hub's load on every scrape: `channels_binding_connections`,
+    /// `channels_binding_queued_frames` (frames waiting in all connection
+    /// queues) and `channels_binding_max_queue_depth` (the deepest queue).
+    /// The hub counts deliveries, drops and resyncs itself.
+    ///
+    /// ```
+    /// use channels_binding::ops::Metrics;
+    /// use channels_binding::{Hub, Identity};
+    ///
+    /// let metrics = Metrics::install().unwrap();
+    /// let hub = Hub::new();
+    /// let _outbox = hub.connect(Identity::anonymous());
+    /// metrics.watch_hub(&hub);
+    /// assert!(metrics.render().contains("channels_binding_queued_frames 0"));
+    /// ```
+    pub fn watch_hub(&self, hub: &channels_binding_core::Hub) {
+        let hub = hub.clone();
+        self.on_scrape(move || {
+            let stats = hub.stats();
+            metrics::gauge!("channels_binding_connections").set(stats.connections as f64);
+            metrics::gauge!("channels_binding_queued_frames").set(stats.queued_frames as f64);
+            metrics::gauge!("channels_binding_max_queue_depth").set(stats.max_queue_depth as f64);
+        });
+    }
+
     /// Runs the [`on_scrape`](Self::on_scrape) closures, then renders every
     /// metric in the text exposition format.
     ///

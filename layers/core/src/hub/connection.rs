@@ -119,7 +119,9 @@ impl Connection {
         match self.inner.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.inner.overflowed.store(true, Ordering::Relaxed);
+                if !self.inner.overflowed.swap(true, Ordering::Relaxed) {
+                    metrics::counter!("channels_binding_drops_total", "reason" => "slow_consumer").increment(1);
+                }
                 // Every waiter must learn of it; the flag covers waiters that arrive later.
                 self.inner.overflow.notify_waiters();
                 false

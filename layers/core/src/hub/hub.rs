@@ -109,24 +109,30 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Counters and gauges a hub reports through the `metrics` facade.
-struct HubMetrics {
-    deliveries: metrics::Counter,
-    resyncs: metrics::Counter,
-    lost: metrics::Counter,
-    connections: metrics::Gauge,
-    broker_connected: metrics::Gauge,
-}
+/// Counters and gauges a hub reports through the `metrics` facade. Looked
+/// up at each use (once per change, not per delivery), so that a recorder
+/// installed after the hub was built still sees them.
+struct HubMetrics;
 
 impl HubMetrics {
-    fn new() -> Self {
-        Self {
-            deliveries: metrics::counter!("channels_binding_deliveries_total"),
-            resyncs: metrics::counter!("channels_binding_resyncs_total"),
-            lost: metrics::counter!("channels_binding_drops_total", "reason" => "channel_layer_queue_full"),
-            connections: metrics::gauge!("channels_binding_connections"),
-            broker_connected: metrics::gauge!("channels_binding_broker_connected"),
-        }
+    fn delivered(&self, frames: usize) {
+        metrics::counter!("channels_binding_deliveries_total").increment(frames as u64);
+    }
+
+    fn resynced(&self) {
+        metrics::counter!("channels_binding_resyncs_total").increment(1);
+    }
+
+    fn lost(&self) {
+        metrics::counter!("channels_binding_drops_total", "reason" => "channel_layer_queue_full").increment(1);
+    }
+
+    fn connections(&self, count: u64) {
+        metrics::gauge!("channels_binding_connections").set(count as f64);
+    }
+
+    fn broker_connected(&self, connected: bool) {
+        metrics::gauge!("channels_binding_broker_connected").set(f64::from(u8::from(connected)));
     }
 }
 
@@ -191,7 +197,7 @@ impl HubInner {
         if let Some(link) = &self.link {
             link.connected.store(connected, Ordering::Relaxed);
         }
-        self.metrics.broker_connected.set(f64::from(u8::from(connected)));
+        self.metrics.broker_connected(connected);
     }
 
     /// The wire change a delivery carries; `None` when it cannot be read
@@ -226,7 +232,7 @@ impl HubInner {
         match wire.into_change(stream.clone(), self.codec(stream), kept) {
             Some(change) => {
                 let delivered = state.apply(seq, change, origin, self.config.history_len, self.config.history_age);
-                self.metrics.deliveries.increment(delivered as u64);
+                self.metrics.delivered(delivered);
             }
             None => {
                 let epoch = state.epoch.clone();
@@ -259,7 +265,7 @@ impl HubInner {
     fn resync(&self, state: &mut StreamState, epoch: Arc<str>, seq: u64) {
         let told = state.resync(epoch, seq);
         if told > 0 {
-            self.metrics.resyncs.increment(1);
+            self.metrics.resynced();
             tracing::info!(connections = told, seq, "stream lost changes; subscribers told to resync");
         }
     }
@@ -431,7 +437,7 @@ impl HubInner {
             self.leave_group(connection.id(), group);
         }
         let left = self.connections.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
-        self.metrics.connections.set(left as f64);
+        self.metrics.connections(left);
     }
 }
 
@@ -580,7 +586,7 @@ impl Hub {
             kept: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(1),
             link,
-            metrics: HubMetrics::new(),
+            metrics: HubMetrics,
         }
     }
 
@@ -675,7 +681,7 @@ impl Hub {
         let user_group = identity.id().map(user_group);
         let (connection, rx) = Connection::new(id, identity, self.inner.config.queue_capacity);
         let count = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        self.inner.metrics.connections.set(count as f64);
+        self.inner.metrics.connections(count);
         self.inner.join_group(&connection, ALL_GROUP);
         if let Some(group) = user_group {
             self.inner.join_group(&connection, &group);
@@ -731,7 +737,7 @@ impl Hub {
                 stream: stream.clone(),
                 payload,
             }) {
-                self.inner.metrics.lost.increment(1);
+                self.inner.metrics.lost();
                 if let Some(ticket) = ticket {
                     lock(&self.inner.kept).remove(&ticket);
                 }
@@ -747,7 +753,7 @@ impl Hub {
         let config = &self.inner.config;
         let mut state = lock(&state);
         let (seq, delivered) = state.publish(change, self.origin, config.history_len, config.history_age);
-        self.inner.metrics.deliveries.increment(delivered as u64);
+        self.inner.metrics.delivered(delivered);
         Some(StreamPosition {
             epoch: state.epoch.clone(),
             seq,

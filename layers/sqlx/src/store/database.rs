@@ -49,6 +49,20 @@ impl Database {
         }
     }
 
+    /// Runs `SELECT 1`: whether the database answers now (for readiness probes).
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when no connection can be had or the query fails.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+
     /// Closes the pool: every store on it answers
     /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) from now on.
     pub async fn close(&self) {
