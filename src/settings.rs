@@ -439,7 +439,11 @@ mod tests {
             (Some("colour = \"blue\""), &[], "colour"),
             (Some("max_page_size = 1.5"), &[], "max_page_size"),
             (Some("this is not toml"), &[], CONFIG_FILE_VAR),
-            (None, &[("CHANNELS_BINDING_CHANNEL_PREFIX", "a b")], "CHANNELS_BINDING_CHANNEL_PREFIX"),
+            (
+                None,
+                &[("CHANNELS_BINDING_CHANNEL_PREFIX", "a b")],
+                "CHANNELS_BINDING_CHANNEL_PREFIX",
+            ),
         ];
         for (file, vars, key) in cases {
             let err = Settings::from_sources(*file, env(vars)).unwrap_err();

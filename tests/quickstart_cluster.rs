@@ -183,17 +183,25 @@ async fn two_processes_on_postgres_share_changes_and_see_outside_writes() {
     let mut stranger = socket(&a, Some("2")).await;
     subscribe(&mut stranger, "notes.Note").await;
 
-    sqlx::query(&format!("UPDATE {schema}.auth_user SET username = 'from_psql' WHERE id = 3"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "UPDATE {schema}.auth_user SET username = 'from_psql' WHERE id = 3"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
     let push = on_a.recv().await;
     assert_eq!(push["event"], "auth.User.updated#3", "{push}");
     assert_eq!(push["data"]["username"], "from_psql", "{push}");
-    assert!(push["data"].get("password_hash").is_none(), "only readable fields: {push}");
+    assert!(
+        push["data"].get("password_hash").is_none(),
+        "only readable fields: {push}"
+    );
     let (_, event, data) = sse.next_event().await;
     assert_eq!(event, "auth.User.updated#3");
-    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["data"]["username"], "from_psql");
+    assert_eq!(
+        serde_json::from_str::<Value>(&data).unwrap()["data"]["username"],
+        "from_psql"
+    );
 
     let (note,): (i64,) = sqlx::query_as(&format!(
         "INSERT INTO {schema}.notes_note (owner_id, title, body, created_at) VALUES (1, 'psql', '', '2026-01-01T00:00:00.000Z') RETURNING id"
@@ -255,7 +263,16 @@ impl PrivateRedis {
 
     fn restart(&mut self) -> bool {
         let spawned = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -315,7 +332,10 @@ async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_u
             .call(json!({"event": "notes.Note.create", "data": {"title": format!("w{n}"), "body": ""}}))
             .await;
         // Every write is answered, and a success means committed.
-        assert!(reply.get("error").is_none(), "writes do not depend on the channel layer: {reply}");
+        assert!(
+            reply.get("error").is_none(),
+            "writes do not depend on the channel layer: {reply}"
+        );
         reply["data"]["id"].as_i64().unwrap()
     };
     for n in 0..10 {
@@ -372,7 +392,10 @@ async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_u
         }
     }
     let missed: Vec<i64> = acknowledged.iter().copied().filter(|id| !seen.contains(id)).collect();
-    assert!(missed.is_empty() || resynced, "missed {missed:?} without being told to resync");
+    assert!(
+        missed.is_empty() || resynced,
+        "missed {missed:?} without being told to resync"
+    );
 
     // And the system recovered on its own: live pushes flow again.
     let id = write(&mut writer, 99).await;

@@ -54,4 +54,3 @@ pub async fn schema() -> Option<(sqlx::PgPool, String, String)> {
     let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
     Some((admin, name, url))
 }
-

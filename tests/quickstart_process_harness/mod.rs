@@ -108,4 +108,3 @@ impl Drop for Quickstart {
         let _ = std::fs::remove_file(&self.log);
     }
 }
-

@@ -101,7 +101,11 @@ async fn a_change_on_one_node_reaches_subscribers_on_both_in_order() {
         // Alternate the writing node: numbering is the broker's, so both
         // nodes see one order.
         let writer = if pk % 2 == 0 { &a } else { &b };
-        assert_eq!(writer.publish(plain(pk)), None, "with a broker, the broker numbers changes");
+        assert_eq!(
+            writer.publish(plain(pk)),
+            None,
+            "with a broker, the broker numbers changes"
+        );
     }
     let mut orders = Vec::new();
     for outbox in [&mut on_a, &mut on_b] {
@@ -119,7 +123,13 @@ async fn a_change_on_one_node_reaches_subscribers_on_both_in_order() {
     events.dedup();
     assert_eq!(events.len(), 50, "every change exactly once");
     let epoch = broker.position(NOTES).await.unwrap().epoch;
-    assert_eq!(a.position(NOTES), StreamPosition { epoch: epoch.clone(), seq: 50 });
+    assert_eq!(
+        a.position(NOTES),
+        StreamPosition {
+            epoch: epoch.clone(),
+            seq: 50
+        }
+    );
     assert_eq!(b.position(NOTES), StreamPosition { epoch, seq: 50 });
 }
 
@@ -135,7 +145,11 @@ async fn other_nodes_filter_through_the_streams_codec() {
     a.publish(note(1, "7", "mine"));
     let push = next(&mut owner).await;
     assert_eq!(push["event"], "notes.Note.created");
-    assert_eq!(push["data"], json!({"id": 1, "title": "mine"}), "rendered by B's codec from the facts");
+    assert_eq!(
+        push["data"],
+        json!({"id": 1, "title": "mine"}),
+        "rendered by B's codec from the facts"
+    );
     nothing_more(&mut stranger).await;
     nothing_more(&mut anonymous).await;
 }
@@ -167,10 +181,16 @@ async fn the_writer_gets_its_reply_first_even_through_the_broker() {
     };
     a.with_origin(Some(origin)).publish(plain(1));
 
-    let frame = tokio::time::timeout(Duration::from_secs(5), writer.recv()).await.unwrap().unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), writer.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(frame.after_reply, Some(4), "held until request 4 is answered");
     // Connection ids are per hub: the same id on B is another client.
-    let frame = tokio::time::timeout(Duration::from_secs(5), other.recv()).await.unwrap().unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), other.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(frame.after_reply, None);
 }
 
@@ -194,14 +214,20 @@ async fn a_subscriber_resumes_on_another_node_from_the_brokers_history() {
     let outbox = b.connect(Identity::anonymous());
     let mut outbox = outbox;
     b.prepare(NOTES, Some(&seen)).await;
-    let subscribed = b.subscribe(outbox.connection(), NOTES, Target::Feed, Some(&seen)).unwrap();
+    let subscribed = b
+        .subscribe(outbox.connection(), NOTES, Target::Feed, Some(&seen))
+        .unwrap();
     assert!(!subscribed.resync);
     assert_eq!(subscribed.replayed, 6);
     for seq in 5..=10u64 {
         assert_eq!(next(&mut outbox).await["seq"], seq);
     }
     a.publish(plain(11));
-    assert_eq!(next(&mut outbox).await["seq"], 11, "then live, without gap or duplicate");
+    assert_eq!(
+        next(&mut outbox).await["seq"],
+        11,
+        "then live, without gap or duplicate"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +247,9 @@ async fn resuming_past_the_brokers_history_says_resync() {
         seq: 2,
     };
     b.prepare(NOTES, Some(&seen)).await;
-    let subscribed = b.subscribe(outbox.connection(), NOTES, Target::Feed, Some(&seen)).unwrap();
+    let subscribed = b
+        .subscribe(outbox.connection(), NOTES, Target::Feed, Some(&seen))
+        .unwrap();
     assert!(subscribed.resync);
     assert_eq!(subscribed.replayed, 0);
 }

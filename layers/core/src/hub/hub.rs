@@ -266,7 +266,11 @@ impl HubInner {
         let told = state.resync(epoch, seq);
         if told > 0 {
             self.metrics.resynced();
-            tracing::info!(connections = told, seq, "stream lost changes; subscribers told to resync");
+            tracing::info!(
+                connections = told,
+                seq,
+                "stream lost changes; subscribers told to resync"
+            );
         }
     }
 
@@ -357,8 +361,10 @@ impl HubInner {
     /// After the broker's feed (re)connects: every stream this node follows
     /// catches up with what was published meanwhile, or resyncs.
     pub(crate) async fn recover(&self, broker: &dyn Broker) {
-        let streams: Vec<(Arc<str>, Shared<StreamState>)> =
-            lock(&self.streams).iter().map(|(name, state)| (name.clone(), state.clone())).collect();
+        let streams: Vec<(Arc<str>, Shared<StreamState>)> = lock(&self.streams)
+            .iter()
+            .map(|(name, state)| (name.clone(), state.clone()))
+            .collect();
         for (name, state) in streams {
             let local = {
                 let state = lock(&state);
@@ -644,14 +650,12 @@ impl Hub {
 
     /// Load figures: connections, queued frames, deepest queue, streams.
     pub fn stats(&self) -> HubStats {
-        let (queued_frames, max_queue_depth) = lock(&self.inner.groups)
-            .get(ALL_GROUP)
-            .map_or((0, 0), |members| {
-                members.values().fold((0, 0), |(sum, max), connection| {
-                    let queued = connection.queued();
-                    (sum + queued, max.max(queued))
-                })
-            });
+        let (queued_frames, max_queue_depth) = lock(&self.inner.groups).get(ALL_GROUP).map_or((0, 0), |members| {
+            members.values().fold((0, 0), |(sum, max), connection| {
+                let queued = connection.queued();
+                (sum + queued, max.max(queued))
+            })
+        });
         HubStats {
             connections: self.connection_count(),
             queued_frames,
@@ -825,7 +829,8 @@ impl Hub {
                     // A gap (or an unreadable change) cannot be replayed past.
                     // A kept closure is only for the live delivery; a replay
                     // of a closure-visible change goes to nobody.
-                    let Some(change) = wire.and_then(|wire| wire.into_change(stream.clone(), codec.clone(), None)) else {
+                    let Some(change) = wire.and_then(|wire| wire.into_change(stream.clone(), codec.clone(), None))
+                    else {
                         older.clear();
                         continue;
                     };

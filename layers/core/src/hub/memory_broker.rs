@@ -107,10 +107,13 @@ impl MemoryBroker {
         let epoch = state.epoch.clone();
         let now = Instant::now();
         for outgoing in batch {
-            let log = state.streams.entry(outgoing.stream.clone()).or_insert_with(|| StreamLog {
-                seq: 0,
-                history: VecDeque::new(),
-            });
+            let log = state
+                .streams
+                .entry(outgoing.stream.clone())
+                .or_insert_with(|| StreamLog {
+                    seq: 0,
+                    history: VecDeque::new(),
+                });
             log.seq += 1;
             let delivered = Delivered {
                 stream: outgoing.stream,
@@ -146,7 +149,11 @@ impl MemoryBroker {
             return Ok(Replay::Gone);
         }
         let Some(log) = state.streams.get(stream) else {
-            return Ok(if after.seq == 0 { Replay::Changes(Vec::new()) } else { Replay::Gone });
+            return Ok(if after.seq == 0 {
+                Replay::Changes(Vec::new())
+            } else {
+                Replay::Gone
+            });
         };
         if after.seq > log.seq {
             return Ok(Replay::Gone);

@@ -124,11 +124,10 @@ impl StreamState {
         self.history.clear();
         let frame = encode_resync(&self.name, &self.epoch, self.seq);
         let mut told: HashSet<u64> = HashSet::new();
-        let objects = self.objects.values().flat_map(|subscribers| {
-            subscribers
-                .iter()
-                .map(|(id, subscriber)| (*id, &subscriber.connection))
-        });
+        let objects = self
+            .objects
+            .values()
+            .flat_map(|subscribers| subscribers.iter().map(|(id, subscriber)| (*id, &subscriber.connection)));
         for (id, connection) in self.feed.iter().map(|(id, c)| (*id, c)).chain(objects) {
             if told.insert(id) {
                 connection.push(Outbound {
@@ -227,7 +226,8 @@ impl StreamState {
                     let feed_like = change.kind == ChangeKind::Deleted || *form == PushForm::Feed;
                     if feed_like {
                         if told.insert(*id) {
-                            delivered += usize::from(connection.push(tagged(record.feed_frame.clone(), connection, origin)));
+                            delivered +=
+                                usize::from(connection.push(tagged(record.feed_frame.clone(), connection, origin)));
                         }
                     } else {
                         delivered += usize::from(connection.push(tagged(cache.frame(form), connection, origin)));

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::change::{Change, ChangeKind, ChangeCodec, Visibility};
+use super::change::{Change, ChangeCodec, ChangeKind, Visibility};
 use super::connection::Origin;
 
 /// A change as brokers carry it: JSON, readable by any node (and writable by

@@ -9,5 +9,6 @@ mod frame;
 pub use error::{ErrorCode, EventError, FieldErrors};
 pub use event_name::{EventName, EventNameError, MAX_EVENT_NAME_LEN};
 pub use frame::{
-    FrameError, InboundFrame, MAX_REQUEST_ID_LEN, ReplyMeta, RequestId, encode_push, encode_reply, encode_resync, parse_frame,
+    FrameError, InboundFrame, MAX_REQUEST_ID_LEN, ReplyMeta, RequestId, encode_push, encode_reply, encode_resync,
+    parse_frame,
 };

@@ -16,11 +16,7 @@ use super::model_binding::Inner;
 /// window: such a change is replayed (at worst the client hears of a state
 /// it already read; never does it miss one). Without a broker the binding's
 /// ordering lock already keeps changes out of that window.
-pub(crate) async fn prepare(
-    inner: &Inner,
-    event: &Event,
-    since: Option<StreamPosition>,
-) -> Option<StreamPosition> {
+pub(crate) async fn prepare(inner: &Inner, event: &Event, since: Option<StreamPosition>) -> Option<StreamPosition> {
     let hub = event.hub();
     if hub.broker().is_none() || event.connection().is_none() {
         return since;
