@@ -10,7 +10,7 @@ pub(crate) const USAGE: &str = "\
 loadgen: channels-binding against hand-written baselines, side by side, in one run.
 
 USAGE:
-    loadgen <all|ping|retrieve|fanout|memory> [OPTIONS]
+    loadgen <all|ping|retrieve|fanout|memory|crossnode> [OPTIONS]
     loadgen serve <KIND> [--bind ADDR] [--threads N]
 
 SCENARIOS:
@@ -18,6 +18,8 @@ SCENARIOS:
     retrieve   round trips/s, `auth.User.retrieve {id}`, ours-quickstart vs baseline-retrieve
     fanout     push deliveries/s and latency to K subscribers, ours-quickstart vs baseline-broadcast
     memory     server RSS per idle WebSocket, ours-ping vs baseline-echo
+    crossnode  fan-out to 1000 subscribers: ours-quickstart as two processes sharing Redis
+               (127.0.0.1:6379; writes to A, subscribers on B) vs one process; needs Redis
     all        every scenario above, then one table
 
 OPTIONS (scenarios):
@@ -100,6 +102,8 @@ pub(crate) enum Scenario {
     Fanout,
     /// (d) memory per idle socket.
     Memory,
+    /// (e) fan-out across two processes sharing Redis vs one process.
+    Crossnode,
 }
 
 /// Knobs of the scenarios. Every one is bounded, so a run always ends.
@@ -196,11 +200,18 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, S
     let scenarios = match first.as_str() {
         "-h" | "--help" | "help" => return Ok(Command::Help),
         "serve" => return parse_serve(args),
-        "all" => vec![Scenario::Ping, Scenario::Retrieve, Scenario::Fanout, Scenario::Memory],
+        "all" => vec![
+            Scenario::Ping,
+            Scenario::Retrieve,
+            Scenario::Fanout,
+            Scenario::Memory,
+            Scenario::Crossnode,
+        ],
         "ping" => vec![Scenario::Ping],
         "retrieve" => vec![Scenario::Retrieve],
         "fanout" => vec![Scenario::Fanout],
         "memory" => vec![Scenario::Memory],
+        "crossnode" => vec![Scenario::Crossnode],
         other => return Err(format!("unknown command `{other}`")),
     };
     let mut options = Options::default();

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p channels-binding-loadgen -- all
-//! cargo run --release -p channels-binding-loadgen -- ping|retrieve|fanout|memory
+//! cargo run --release -p channels-binding-loadgen -- ping|retrieve|fanout|memory|crossnode
 //! ```
 //!
 //! One binary plays both parts. `loadgen serve <kind>` is a server under

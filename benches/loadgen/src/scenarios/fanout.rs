@@ -59,8 +59,8 @@ fn update(n: &str) -> String {
     format!(r#"{{"event":"auth.User.update","data":{{"id":5763,"username":"bench-{n}"}}}}"#)
 }
 
-/// What one measurement of one server found.
-struct Outcome {
+/// What one measurement of one server (or one pair of servers) found.
+pub(super) struct Outcome {
     writes: u64,
     write_errors: u64,
     first_write_error: Option<String>,
@@ -71,17 +71,31 @@ struct Outcome {
     latency: Histogram<u64>,
     /// From the first write to the last push received.
     span: Duration,
+    /// CPU time of every server process of the measurement, summed.
     server_cpu: Option<f64>,
     client_cpu: Option<f64>,
     auth_note: &'static str,
 }
 
 impl Outcome {
-    fn deliveries_per_second(&self) -> Option<f64> {
+    pub(super) fn deliveries_per_second(&self) -> Option<f64> {
         per(Some(self.delivered as f64), Some(self.span.as_secs_f64()))
     }
 
-    fn server_cpu_us_per_delivery(&self) -> Option<f64> {
+    pub(super) fn p50_ms(&self) -> Option<f64> {
+        quantile_ms(&self.latency, 0.5)
+    }
+
+    pub(super) fn p99_ms(&self) -> Option<f64> {
+        quantile_ms(&self.latency, 0.99)
+    }
+
+    /// Pushes that never arrived: subscribers × writes − deliveries.
+    pub(super) fn missing(&self) -> u64 {
+        self.expected - self.delivered.min(self.expected)
+    }
+
+    pub(super) fn server_cpu_us_per_delivery(&self) -> Option<f64> {
         per(self.server_cpu.map(|s| s * 1e6), Some(self.delivered as f64))
     }
 }
@@ -141,14 +155,14 @@ pub(super) async fn run(options: &Options, subscribers: usize) -> Vec<Row> {
 /// one, so that the writer is the staff user), measures, stops it.
 async fn measure(kind: ServerKind, options: &Options, subscribers: usize) -> Option<Outcome> {
     let started = match kind {
-        ServerKind::OursQuickstart => start_quickstart(options).await,
+        ServerKind::OursQuickstart => start_quickstart(options, &[]).await,
         _ => ServerProcess::start(kind, options, &[])
             .await
             .map(|server| (server, None, "no authentication")),
     };
     let outcome = match started {
         Ok((server, token, auth_note)) => {
-            let outcome = drive(&server, options, subscribers, token.as_deref(), auth_note).await;
+            let outcome = drive(&server, &server, options, subscribers, token.as_deref(), auth_note).await;
             server.stop().await;
             outcome
         }
@@ -156,7 +170,7 @@ async fn measure(kind: ServerKind, options: &Options, subscribers: usize) -> Opt
     };
     match outcome {
         Ok(outcome) => {
-            print(kind, &outcome);
+            print(kind.as_str(), &outcome);
             Some(outcome)
         }
         Err(err) => {
@@ -170,9 +184,14 @@ async fn measure(kind: ServerKind, options: &Options, subscribers: usize) -> Opt
 /// DEMO.md: only staff (or the user themself) may update a user, and the
 /// writer proves it is Admin (id 5763) with an HS256 token. A quickstart
 /// that does not support `CHANNELS_BINDING_JWT_SECRET` yet refuses to start
-/// with it; then the writer connects anonymously.
-async fn start_quickstart(options: &Options) -> Result<(ServerProcess, Option<String>, &'static str), String> {
-    let env = [("CHANNELS_BINDING_JWT_SECRET", JWT_SECRET)];
+/// with it; then the writer connects anonymously. `extra_env` is passed in
+/// both cases (database, channel layer).
+pub(super) async fn start_quickstart(
+    options: &Options,
+    extra_env: &[(&str, &str)],
+) -> Result<(ServerProcess, Option<String>, &'static str), String> {
+    let mut env = vec![("CHANNELS_BINDING_JWT_SECRET", JWT_SECRET)];
+    env.extend_from_slice(extra_env);
     match ServerProcess::start(ServerKind::OursQuickstart, options, &env).await {
         Ok(server) => {
             let expires = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + 3600;
@@ -181,13 +200,14 @@ async fn start_quickstart(options: &Options) -> Result<(ServerProcess, Option<St
         }
         Err(err) => {
             println!("- note: the quickstart did not start with a JWT secret ({err}); the writer connects anonymously");
-            let server = ServerProcess::start(ServerKind::OursQuickstart, options, &[]).await?;
+            let server = ServerProcess::start(ServerKind::OursQuickstart, options, extra_env).await?;
             Ok((server, None, "writer anonymous (quickstart without JWT support)"))
         }
     }
 }
 
-fn print(kind: ServerKind, o: &Outcome) {
+/// Prints one measurement's absolute figures as a list item.
+pub(super) fn print(label: &str, o: &Outcome) {
     let q = |quantile| quantile_ms(&o.latency, quantile).map_or_else(|| "—".to_owned(), |ms| format!("{ms:.2} ms"));
     let pct = |cpu: Option<f64>| {
         cpu.map_or_else(
@@ -196,7 +216,7 @@ fn print(kind: ServerKind, o: &Outcome) {
         )
     };
     println!(
-        "- **{kind}** ({}): {} writes ({} failed); {} of {} pushes delivered in {:.1} s = **{:.0}/s**; \
+        "- **{label}** ({}): {} writes ({} failed); {} of {} pushes delivered in {:.1} s = **{:.0}/s**; \
          latency p50 {}, p99 {}, max {}; server CPU {} ({} µs per delivery), client CPU {}; \
          subscribers closed early: {}",
         o.auth_note,
@@ -237,8 +257,13 @@ async fn connect_subscriber(server: &ServerProcess) -> Result<Ws, String> {
     Ok(ws)
 }
 
-async fn drive(
-    server: &ServerProcess,
+/// Measures one fan-out: the writer on `writer_server`, the subscribers on
+/// `subscriber_server` (the same process for the single-server scenarios;
+/// two processes sharing a channel layer for the cross-node one). Server
+/// CPU is summed over the distinct processes.
+pub(super) async fn drive(
+    writer_server: &ServerProcess,
+    subscriber_server: &ServerProcess,
     options: &Options,
     subscribers: usize,
     token: Option<&str>,
@@ -248,14 +273,14 @@ async fn drive(
     // that writes are allowed (before opening thousands of sockets) and
     // warms the database path.
     let path = token.map_or_else(|| "/".to_owned(), |token| format!("/?access_token={token}"));
-    let mut writer = client::connect(server.addr, &path).await?;
+    let mut writer = client::connect(writer_server.addr, &path).await?;
     let reply = client::call(&mut writer, update("warmup")).await?;
     if reply.contains(r#""error""#) {
         return Err(format!("the writer may not update user 5763: {reply}"));
     }
 
     let setup = stream::iter(0..subscribers)
-        .map(|_| connect_subscriber(server))
+        .map(|_| connect_subscriber(subscriber_server))
         .buffer_unordered(CONNECT_CONCURRENCY)
         .try_collect::<Vec<Ws>>();
     let sockets = tokio::time::timeout(SETUP_TIMEOUT, setup)
@@ -284,7 +309,18 @@ async fn drive(
     ));
 
     tokio::time::sleep_until(start).await;
-    let server_cpu_start = server.cpu_seconds().ok();
+    let servers: &[&ServerProcess] = if std::ptr::eq(writer_server, subscriber_server) {
+        &[writer_server]
+    } else {
+        &[writer_server, subscriber_server]
+    };
+    let servers_cpu = || {
+        servers
+            .iter()
+            .map(|server| server.cpu_seconds().ok())
+            .sum::<Option<f64>>()
+    };
+    let server_cpu_start = servers_cpu();
     let client_cpu_start = own_cpu_seconds().ok();
 
     let mut outcome = Outcome {
@@ -318,11 +354,7 @@ async fn drive(
         }
     })
     .await;
-    outcome.server_cpu = server
-        .cpu_seconds()
-        .ok()
-        .zip(server_cpu_start)
-        .map(|(end, start)| end - start);
+    outcome.server_cpu = servers_cpu().zip(server_cpu_start).map(|(end, start)| end - start);
     outcome.client_cpu = own_cpu_seconds()
         .ok()
         .zip(client_cpu_start)

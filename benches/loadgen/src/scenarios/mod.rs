@@ -2,6 +2,7 @@
 //! after the other, measures both the same way, prints the absolute figures,
 //! and adds rows (ours, baseline, ratio) to the closing table.
 
+mod crossnode;
 mod fanout;
 mod memory;
 mod roundtrip;
@@ -37,6 +38,7 @@ pub(crate) fn run(scenarios: &[Scenario], options: &Options) -> ExitCode {
         }
     };
     let options = &options;
+    let crossnode = scenarios.contains(&Scenario::Crossnode);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.client_threads)
         .enable_all()
@@ -48,7 +50,14 @@ pub(crate) fn run(scenarios: &[Scenario], options: &Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rows = runtime.block_on(run_all(scenarios, options, cores, &pinning));
+    // A manual benchmark: without Redis, say so at once instead of after
+    // the other scenarios.
+    if crossnode && let Err(err) = runtime.block_on(crossnode::check_redis(crossnode::REDIS_URL)) {
+        eprintln!("error: {err}");
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        return ExitCode::FAILURE;
+    }
+    let (rows, failures) = runtime.block_on(run_all(scenarios, options, cores, &pinning));
     runtime.shutdown_timeout(Duration::from_secs(1));
     println!("\n## Summary\n");
     println!("{}", report::table(&rows));
@@ -58,10 +67,26 @@ pub(crate) fn run(scenarios: &[Scenario], options: &Options) -> ExitCode {
          absolute figures are bounded by the machine, not by the server alone.",
         cores
     );
-    ExitCode::SUCCESS
+    if crossnode {
+        println!(
+            "In the (e) rows, \"ours\" is cross-node (two processes sharing Redis at {}, writes to A, \
+             subscribers on B) and \"baseline\" is one process on the memory layer; both on a SQLite file.",
+            crossnode::REDIS_URL
+        );
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for failure in &failures {
+            eprintln!("error: {failure}");
+        }
+        ExitCode::FAILURE
+    }
 }
 
-async fn run_all(scenarios: &[Scenario], options: &Options, cores: usize, pinning: &str) -> Vec<Row> {
+/// Runs the scenarios; returns the rows and the failures that must make the
+/// run exit non-zero (only the cross-node scenario reports any).
+async fn run_all(scenarios: &[Scenario], options: &Options, cores: usize, pinning: &str) -> (Vec<Row>, Vec<String>) {
     println!("# channels-binding load generator\n");
     println!(
         "Machine: {} cores. Each server is a child process with {} tokio worker(s); \
@@ -75,6 +100,7 @@ async fn run_all(scenarios: &[Scenario], options: &Options, cores: usize, pinnin
         options.trials,
     );
     let mut rows = Vec::new();
+    let mut failures = Vec::new();
     for scenario in scenarios {
         match scenario {
             Scenario::Ping => rows.extend(roundtrip::ping(options).await),
@@ -85,9 +111,14 @@ async fn run_all(scenarios: &[Scenario], options: &Options, cores: usize, pinnin
                 }
             }
             Scenario::Memory => rows.extend(memory::run(options).await),
+            Scenario::Crossnode => {
+                let (crossnode_rows, status) = crossnode::run(options).await;
+                rows.extend(crossnode_rows);
+                failures.extend(status.err());
+            }
         }
     }
-    rows
+    (rows, failures)
 }
 
 fn cores() -> usize {

@@ -50,13 +50,17 @@ pub(super) async fn ping(listener: TcpListener, addr: SocketAddr) -> Result<(), 
 }
 
 /// `ours-quickstart`: exactly the demo app of `examples/quickstart`, with its
-/// settings from the environment (the driver sets them).
+/// settings from the environment (the driver sets them), including its
+/// channel layer (`memory` unless `CHANNELS_BINDING_CHANNEL_LAYER` says
+/// otherwise, as in the cross-node scenario).
 pub(super) async fn quickstart(listener: TcpListener, addr: SocketAddr) -> Result<(), BoxError> {
     let settings = Settings::from_env()?;
     let shutdown = Shutdown::new();
-    // `build` + `serve` is what `serve_on` does; split here so that the
-    // `listening on` line is printed only once the database is ready.
-    let service = quickstart::build(&settings, Hub::new(), shutdown.clone()).await?;
+    // `channel_layer::hub` + `build` + `serve` is what `serve_on` does; split
+    // here so that the `listening on` line is printed only once the database
+    // and the channel layer are ready.
+    let hub = quickstart::channel_layer::hub(&settings).await?;
+    let service = quickstart::build(&settings, hub, shutdown.clone()).await?;
     announce(addr);
     shut_down_on_request(shutdown.clone());
     serve(listener, service, shutdown).await?;
