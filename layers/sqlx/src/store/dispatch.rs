@@ -72,31 +72,14 @@ impl Store {
         dispatch!(self, s => s.list(criteria, max).await)
     }
 
-    /// See [`SqlStore::insert`].
-    pub(crate) async fn insert(&self, values: &WriteValues) -> Result<Object, StoreError> {
-        dispatch!(self, s => s.insert(values).await)
-    }
-
-    /// See [`SqlStore::update`].
-    pub(crate) async fn update(&self, pk: &SqlValue, values: &WriteValues) -> Result<Option<Object>, StoreError> {
-        dispatch!(self, s => s.update(pk, values).await)
-    }
-
-    /// See [`SqlStore::delete`].
-    pub(crate) async fn delete(&self, pk: &SqlValue) -> Result<Option<Object>, StoreError> {
-        dispatch!(self, s => s.delete(pk).await)
-    }
-
-    /// [`insert`](Self::insert), announced by a capture trigger with
-    /// `origin` (JSON text) as the change's origin: see
-    /// [`SqlStore::insert_tagged`]. On SQLite, or with `None`, exactly
-    /// `insert`.
-    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
-    pub(crate) async fn insert_tagged(&self, values: &WriteValues, origin: Option<&str>) -> Result<Object, StoreError> {
+    /// See [`SqlStore::insert`]. With `origin` (JSON text) on PostgreSQL,
+    /// a capture trigger announces the write as made by that request: see
+    /// [`SqlStore::insert_tagged`]. SQLite has no capture triggers, so there
+    /// `origin` changes nothing.
+    pub(crate) async fn insert(&self, values: &WriteValues, origin: Option<&str>) -> Result<Object, StoreError> {
         match self {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => {
-                // SQLite has no capture triggers: nothing to tag.
                 let _ = origin;
                 s.insert(values).await
             }
@@ -105,10 +88,8 @@ impl Store {
         }
     }
 
-    /// [`update`](Self::update), tagged: see [`SqlStore::update_tagged`].
-    /// On SQLite, or with `None`, exactly `update`.
-    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
-    pub(crate) async fn update_tagged(
+    /// See [`SqlStore::update`]; `origin` as for [`insert`](Self::insert).
+    pub(crate) async fn update(
         &self,
         pk: &SqlValue,
         values: &WriteValues,
@@ -125,14 +106,8 @@ impl Store {
         }
     }
 
-    /// [`delete`](Self::delete), tagged: see [`SqlStore::delete_tagged`].
-    /// On SQLite, or with `None`, exactly `delete`.
-    #[allow(dead_code, reason = "for the binding, once it tags its writes")]
-    pub(crate) async fn delete_tagged(
-        &self,
-        pk: &SqlValue,
-        origin: Option<&str>,
-    ) -> Result<Option<Object>, StoreError> {
+    /// See [`SqlStore::delete`]; `origin` as for [`insert`](Self::insert).
+    pub(crate) async fn delete(&self, pk: &SqlValue, origin: Option<&str>) -> Result<Option<Object>, StoreError> {
         match self {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => {

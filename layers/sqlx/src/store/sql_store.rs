@@ -633,7 +633,9 @@ mod tests {
     );
     async fn search_folds_case_of_ascii_everywhere_and_of_other_letters_on_postgres(db: &TestDb) {
         let store = store(db).await;
-        ok(store.insert(&WriteValues::new().with("username", "ÉLODIE_Ünal")).await);
+        ok(store
+            .insert(&WriteValues::new().with("username", "ÉLODIE_Ünal"), None)
+            .await);
         let count = |q: &str| {
             let criteria = Criteria {
                 query: Some(q.to_owned()),
@@ -695,7 +697,7 @@ mod tests {
             },
             WriteMode::Create,
         ));
-        let created = ok(store.insert(&values).await);
+        let created = ok(store.insert(&values, None).await);
         assert_eq!(created["id"], json!(104));
         assert_eq!(created["username"], json!("new"));
         assert_eq!(created["karma"], json!(2.0));
@@ -709,6 +711,7 @@ mod tests {
                 &WriteValues::new()
                     .with("email", SqlValue::Null)
                     .with("date_joined", "2024-02-29T23:30:00.123Z"),
+                None,
             )
             .await)
         .expect("exists");
@@ -717,20 +720,23 @@ mod tests {
         assert_eq!(changed["date_joined"], json!("2024-02-29T23:30:00.123Z"));
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), Some(changed.clone()));
 
-        let unchanged = ok(store.update(&SqlValue::Int(104), &WriteValues::new()).await);
+        let unchanged = ok(store.update(&SqlValue::Int(104), &WriteValues::new(), None).await);
         assert_eq!(unchanged, Some(changed.clone()));
         assert_eq!(
             ok(store
-                .update(&SqlValue::Int(999), &WriteValues::new().with("email", "x"))
+                .update(&SqlValue::Int(999), &WriteValues::new().with("email", "x"), None)
                 .await),
             None
         );
-        assert_eq!(ok(store.update(&SqlValue::Int(999), &WriteValues::new()).await), None);
+        assert_eq!(
+            ok(store.update(&SqlValue::Int(999), &WriteValues::new(), None).await),
+            None
+        );
 
-        let deleted = ok(store.delete(&SqlValue::Int(104)).await);
+        let deleted = ok(store.delete(&SqlValue::Int(104), None).await);
         assert_eq!(deleted, Some(changed));
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), None);
-        assert_eq!(ok(store.delete(&SqlValue::Int(104)).await), None);
+        assert_eq!(ok(store.delete(&SqlValue::Int(104), None).await), None);
     }
 
     each_backend!(
@@ -741,31 +747,24 @@ mod tests {
         let store = store(db).await;
         let origin = Some(r#"{"node":"n1","connection":1,"request":2}"#);
         let created = ok(store
-            .insert_tagged(&WriteValues::new().with("username", "tagged"), origin)
+            .insert(&WriteValues::new().with("username", "tagged"), origin)
             .await);
         assert_eq!(created["id"], json!(104));
         let changed = ok(store
-            .update_tagged(&SqlValue::Int(104), &WriteValues::new().with("email", "t@x.io"), origin)
+            .update(&SqlValue::Int(104), &WriteValues::new().with("email", "t@x.io"), origin)
             .await)
         .expect("exists");
         assert_eq!(changed["email"], json!("t@x.io"));
         assert_eq!(ok(store.fetch_one(&SqlValue::Int(104)).await), Some(changed.clone()));
-        let unchanged = ok(store
-            .update_tagged(&SqlValue::Int(104), &WriteValues::new(), origin)
-            .await);
+        let unchanged = ok(store.update(&SqlValue::Int(104), &WriteValues::new(), origin).await);
         assert_eq!(unchanged, Some(changed.clone()));
-        assert_eq!(
-            ok(store.delete_tagged(&SqlValue::Int(104), origin).await),
-            Some(changed)
-        );
-        assert_eq!(ok(store.delete_tagged(&SqlValue::Int(104), None).await), None);
+        assert_eq!(ok(store.delete(&SqlValue::Int(104), origin).await), Some(changed));
+        assert_eq!(ok(store.delete(&SqlValue::Int(104), None).await), None);
         assert!(matches!(
-            store.insert_tagged(&WriteValues::new().with("username", "user01"), origin).await,
+            store.insert(&WriteValues::new().with("username", "user01"), origin).await,
             Err(StoreError::Conflict { field: Some(f) }) if f == "username"
         ));
-        let plain = ok(store
-            .insert_tagged(&WriteValues::new().with("username", "plain"), None)
-            .await);
+        let plain = ok(store.insert(&WriteValues::new().with("username", "plain"), None).await);
         assert_eq!(plain["username"], json!("plain"));
     }
 
@@ -777,17 +776,17 @@ mod tests {
         let store = store(db).await;
         let dup = WriteValues::new().with("username", "user01");
         assert!(matches!(
-            store.insert(&dup).await,
+            store.insert(&dup, None).await,
             Err(StoreError::Conflict { field: Some(f) }) if f == "username"
         ));
         assert!(matches!(
-            store.update(&SqlValue::Int(2), &dup).await,
+            store.update(&SqlValue::Int(2), &dup, None).await,
             Err(StoreError::Conflict { field: Some(f) }) if f == "username"
         ));
         // Server-set primary keys conflict too.
         let pk = WriteValues::new().with("id", 1_i64).with("username", "fresh");
         assert!(matches!(
-            store.insert(&pk).await,
+            store.insert(&pk, None).await,
             Err(StoreError::Conflict { field: Some(f) }) if f == "id"
         ));
         // Nothing was written.
@@ -802,12 +801,12 @@ mod tests {
         let store = store(db).await;
         let negative = WriteValues::new().with("username", "neg").with("karma", -1.0);
         assert!(matches!(
-            store.insert(&negative).await,
+            store.insert(&negative, None).await,
             Err(StoreError::Constraint { field: None })
         ));
         // username is NOT NULL in the table.
         assert!(matches!(
-            store.insert(&WriteValues::new()).await,
+            store.insert(&WriteValues::new(), None).await,
             Err(StoreError::Constraint { field: Some(f) }) if f == "username"
         ));
     }

@@ -21,11 +21,12 @@ pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Valu
     }
     let _write = inner.ordering.write().await;
     let trigger = inner.trigger_announces(event);
-    let row = match &trigger {
-        Some(origin) => inner.store.insert_tagged(&values, origin.as_deref()).await,
-        None => inner.store.insert(&values).await,
-    }
-    .map_err(|e| store_error(&inner.stream, e))?;
+    let origin = trigger.as_ref().and_then(Option::as_deref);
+    let row = inner
+        .store
+        .insert(&values, origin)
+        .await
+        .map_err(|e| store_error(&inner.stream, e))?;
     inner.announce(event, trigger.is_some(), || {
         let pk = row
             .get(inner.schema.primary_key().name())

@@ -16,12 +16,13 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
     let _write = inner.ordering.write().await;
     inner.guard(WriteAction::Delete, event.identity(), &pk).await?;
     let trigger = inner.trigger_announces(&event);
-    let row = match &trigger {
-        Some(origin) => inner.store.delete_tagged(&pk, origin.as_deref()).await,
-        None => inner.store.delete(&pk).await,
-    }
-    .map_err(|e| store_error(&inner.stream, e))?
-    .ok_or_else(|| EventError::not_found("no such object"))?;
+    let origin = trigger.as_ref().and_then(Option::as_deref);
+    let row = inner
+        .store
+        .delete(&pk, origin)
+        .await
+        .map_err(|e| store_error(&inner.stream, e))?
+        .ok_or_else(|| EventError::not_found("no such object"))?;
     inner.announce(&event, trigger.is_some(), || {
         inner.change(ChangeKind::Deleted, pk.to_json(), row)
     });

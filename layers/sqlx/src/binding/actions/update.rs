@@ -30,12 +30,13 @@ pub(crate) async fn update(
     let _write = inner.ordering.write().await;
     inner.guard(WriteAction::Update, event.identity(), pk).await?;
     let trigger = inner.trigger_announces(event);
-    let row = match &trigger {
-        Some(origin) => inner.store.update_tagged(pk, &values, origin.as_deref()).await,
-        None => inner.store.update(pk, &values).await,
-    }
-    .map_err(|e| store_error(&inner.stream, e))?
-    .ok_or_else(|| EventError::not_found("no such object"))?;
+    let origin = trigger.as_ref().and_then(Option::as_deref);
+    let row = inner
+        .store
+        .update(pk, &values, origin)
+        .await
+        .map_err(|e| store_error(&inner.stream, e))?
+        .ok_or_else(|| EventError::not_found("no such object"))?;
     inner.announce(event, trigger.is_some(), || {
         inner.change(ChangeKind::Updated, pk.to_json(), row.clone())
     });
