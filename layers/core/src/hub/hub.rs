@@ -735,8 +735,8 @@ impl Hub {
                 self.inner.register_codec(&change.stream, codec);
             }
             let ticket = self.inner.keep(&change.visibility);
-            let payload = WireChange::from_change(&change, &self.inner.node, self.origin, ticket).encode();
-            let stream = change.stream;
+            let stream = change.stream.clone();
+            let payload = WireChange::from_change(change, &self.inner.node, self.origin, ticket).encode();
             if !link.send(Outgoing {
                 stream: stream.clone(),
                 payload,

@@ -107,22 +107,27 @@ impl WireChange {
     }
 
     /// The wire form of a change made on node `node`.
-    pub(crate) fn from_change(change: &Change, node: &str, origin: Option<Origin>, ticket: Option<u64>) -> Self {
+    /// Takes the change by value: its object or facts move into the wire
+    /// form instead of being copied on every write.
+    pub(crate) fn from_change(change: Change, node: &str, origin: Option<Origin>, ticket: Option<u64>) -> Self {
         let kind = match change.kind {
             ChangeKind::Created => WireKind::Created,
             ChangeKind::Updated => WireKind::Updated,
             ChangeKind::Deleted => WireKind::Deleted,
         };
-        let (object, facts, restricted) = match &change.visibility {
-            Visibility::Everyone => (Some(change.object.clone()), None, false),
-            Visibility::Scoped { facts, .. } => (None, Some((**facts).clone()), true),
+        let (object, facts, restricted) = match change.visibility {
+            Visibility::Everyone => (Some(change.object), None, false),
+            Visibility::Scoped { facts, .. } => {
+                let facts = Arc::try_unwrap(facts).unwrap_or_else(|shared| (*shared).clone());
+                (None, Some(facts), true)
+            }
             // A closure cannot travel: other nodes fall back on the codec
             // registered for the stream, and deliver to nobody without one.
-            Visibility::Rule(_) | Visibility::Nobody => (Some(change.object.clone()), None, true),
+            Visibility::Rule(_) | Visibility::Nobody => (Some(change.object), None, true),
         };
         Self {
             kind,
-            pk: change.pk.clone(),
+            pk: change.pk,
             object,
             facts,
             restricted,
@@ -166,14 +171,14 @@ impl WireChange {
             (None, Some(codec)) if kind != ChangeKind::Deleted => codec.render(&facts),
             (None, _) => Value::Null,
         };
-        let visibility = match (self.restricted, codec) {
-            _ if kept.is_some() => kept.unwrap_or_default(),
-            (false, _) => Visibility::Everyone,
-            (true, Some(codec)) => Visibility::Scoped {
+        let visibility = match (kept, self.restricted, codec) {
+            (Some(kept), _, _) => kept,
+            (None, false, _) => Visibility::Everyone,
+            (None, true, Some(codec)) => Visibility::Scoped {
                 facts: Arc::new(facts),
                 codec,
             },
-            (true, None) => Visibility::Nobody,
+            (None, true, None) => Visibility::Nobody,
         };
         Some(Change::new(stream, kind, self.pk, object).visible_to(visibility))
     }
