@@ -19,6 +19,7 @@ use super::BoxError;
 /// silently split it.
 pub async fn hub(settings: &Settings) -> Result<Hub, BoxError> {
     let layer = settings.channel_layer.as_str();
+    let unreachable = |err: &dyn std::fmt::Display| format!("setting CHANNELS_BINDING_CHANNEL_LAYER: {err}");
     let broker: Arc<dyn Broker> = if layer == "memory" {
         return Ok(Hub::new());
     } else if layer.starts_with("redis://") {
@@ -26,7 +27,7 @@ pub async fn hub(settings: &Settings) -> Result<Hub, BoxError> {
             .prefix(settings.channel_prefix.clone())
             .connect()
             .await
-            .map_err(|err| format!("setting CHANNELS_BINDING_CHANNEL_LAYER: {err}"))?;
+            .map_err(|err| unreachable(&err))?;
         Arc::new(broker)
     } else {
         // LISTEN needs a connection of its own; publishing, positions and
@@ -36,10 +37,10 @@ pub async fn hub(settings: &Settings) -> Result<Hub, BoxError> {
             .acquire_timeout(Duration::from_secs(5))
             .connect(layer)
             .await
-            .map_err(|err| format!("setting CHANNELS_BINDING_CHANNEL_LAYER: {err}"))?;
+            .map_err(|err| unreachable(&err))?;
         let broker = PgBroker::connect(pool, PgBrokerConfig::default())
             .await
-            .map_err(|err| format!("setting CHANNELS_BINDING_CHANNEL_LAYER: {err}"))?;
+            .map_err(|err| unreachable(&err))?;
         Arc::new(broker)
     };
     tracing::info!(
