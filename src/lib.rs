@@ -15,7 +15,7 @@ pub use channels_binding_core::{
     Binding, BlockingHandler, ClientAddr, Data, Event, EventRouter, FromEvent, Handler, Hub, Identity, IntoReply, Json,
     Principal, Reply, State, States, hub, page_size, protocol, require_identity,
 };
-pub use serve::serve;
+pub use serve::{ServeConfig, serve, serve_with_config};
 pub use settings::{CONFIG_FILE_VAR, ENV_PREFIX, Secret, Settings, SettingsError};
 pub use shutdown::Shutdown;
 
