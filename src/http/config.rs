@@ -7,16 +7,27 @@ use std::time::Duration;
 /// ```
 /// use channels_binding::http::HttpConfig;
 ///
-/// let config = HttpConfig::default().max_body_size(16 * 1024).console(false);
+/// use std::time::Duration;
+///
+/// let config = HttpConfig::default()
+///     .max_body_size(16 * 1024)
+///     .body_timeout(Duration::from_secs(10))
+///     .console(false);
 /// assert_eq!(config.max_body_size, 16 * 1024);
+/// assert_eq!(config.body_timeout, Duration::from_secs(10));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HttpConfig {
     /// The path the API is mounted at, ending with `/` (default `/`).
     pub root: String,
-    /// Largest request body, in bytes; larger is `413 payload_too_large` (default 64 KiB).
+    /// Largest request body, in bytes; larger is `413 payload_too_large` (default 64 KiB),
+    /// answered at once when the declared `Content-Length` is larger.
     pub max_body_size: usize,
+    /// Longest time to receive a whole request body, from the end of its
+    /// head; slower is `408` with `bad_request` and the connection is closed
+    /// (default 30 s).
+    pub body_timeout: Duration,
     /// How often an idle SSE stream gets a keep-alive comment (default 15 s).
     pub sse_keep_alive: Duration,
     /// Whether a plain `GET <root>` serves the browser console (default yes).
@@ -28,6 +39,7 @@ impl Default for HttpConfig {
         Self {
             root: "/".to_owned(),
             max_body_size: 64 * 1024,
+            body_timeout: Duration::from_secs(30),
             sse_keep_alive: Duration::from_secs(15),
             console: true,
         }
@@ -51,6 +63,13 @@ impl HttpConfig {
     #[must_use]
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
+        self
+    }
+
+    /// Sets [`body_timeout`](Self::body_timeout).
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use channels_binding_core::hub::StreamPosition;
@@ -33,7 +34,7 @@ struct Catalog {
     asyncapi: Bytes,
 }
 
-/// The HTTP side of the API (PROTOCOL.md §4), over an event stack `E`:
+/// The HTTP side of the API (`docs/PROTOCOL.md` §4), over an event stack `E`:
 ///
 /// * `POST <root>` takes one frame and answers the reply frame, with the
 ///   status of its outcome;
@@ -113,32 +114,71 @@ impl<E> HttpApi<E> {
     }
 }
 
-/// Reads a whole body, bounded.
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, EventError>
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unread {
+    /// Declared or found larger than the limit.
+    TooLarge(usize),
+    /// Not received within the body timeout.
+    TimedOut(Duration),
+    /// The connection failed while reading.
+    Broken,
+}
+
+impl Unread {
+    fn error(self) -> EventError {
+        match self {
+            Self::TooLarge(limit) => EventError::payload_too_large(format!("body over {limit} bytes")),
+            Self::TimedOut(timeout) => EventError::bad_request(format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            )),
+            Self::Broken => EventError::bad_request("could not read the request body"),
+        }
+    }
+
+    /// The error's status, but `408 Request Timeout` for a slow body, so that
+    /// clients and proxies know the request may be sent again.
+    fn respond(self, response: Response<Body>) -> Response<Body> {
+        let mut response = response;
+        if let Self::TimedOut(_) = self {
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        }
+        response
+    }
+}
+
+/// Reads a whole body, bounded in size and in time. A declared length over
+/// the limit is refused before anything is read.
+async fn read_body<B>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, Unread>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            Err(EventError::payload_too_large(format!("body over {limit} bytes")))
-        }
-        Err(_) => Err(EventError::bad_request("could not read the request body")),
+    if usize::try_from(body.size_hint().lower()).map_or(true, |declared| declared > limit) {
+        return Err(Unread::TooLarge(limit));
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(Unread::TooLarge(limit)),
+        Ok(Err(_)) => Err(Unread::Broken),
+        Err(_) => Err(Unread::TimedOut(timeout)),
     }
 }
 
 /// Reads a JSON body, bounded; an empty body is `{}`.
-async fn read_json<B>(body: B, limit: usize) -> Result<Value, EventError>
+async fn read_json<B>(body: B, limit: usize, timeout: Duration) -> Result<Value, Response<Body>>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_body(body, limit).await?;
+    let bytes = read_body(body, limit, timeout)
+        .await
+        .map_err(|unread| unread.respond(respond::error(&unread.error())))?;
     if bytes.is_empty() {
         return Ok(Value::Object(serde_json::Map::new()));
     }
-    serde_json::from_slice(&bytes).map_err(|_| EventError::bad_request("the body is not valid JSON"))
+    serde_json::from_slice(&bytes).map_err(|_| respond::error(&EventError::bad_request("the body is not valid JSON")))
 }
 
 fn page(content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -186,9 +226,9 @@ where
         match route(&parts.method, parts.uri.path(), &self.config.root) {
             Route::Frame => {
                 // The frame endpoint answers frames, even when there is no frame to read.
-                let bytes = match read_body(body, self.config.max_body_size).await {
+                let bytes = match read_body(body, self.config.max_body_size, self.config.body_timeout).await {
                     Ok(bytes) => bytes,
-                    Err(error) => return respond::frame(&Reply::error(error), None, None),
+                    Err(unread) => return unread.respond(respond::frame(&Reply::error(unread.error()), None, None)),
                 };
                 let frame = match parse_frame(&bytes) {
                     Ok(frame) => frame,
@@ -210,12 +250,13 @@ where
             Route::Event { name, data, creates } => {
                 let data = match data {
                     DataFrom::Nothing => Ok(Value::Object(serde_json::Map::new())),
-                    DataFrom::Query => search_data(parts.uri.query()).map_err(EventError::bad_request),
-                    DataFrom::Body => read_json(body, self.config.max_body_size).await,
+                    DataFrom::Query => search_data(parts.uri.query())
+                        .map_err(|message| respond::error(&EventError::bad_request(message))),
+                    DataFrom::Body => read_json(body, self.config.max_body_size, self.config.body_timeout).await,
                 };
                 let data = match data {
                     Ok(data) => data,
-                    Err(error) => return respond::error(&error),
+                    Err(response) => return response,
                 };
                 // The object's id is in the path; a different one in the body is a mistake.
                 if name.hash().is_some() && data.get("id").is_some() {
