@@ -6,13 +6,19 @@ use http::{Response, StatusCode};
 
 use crate::body::Body;
 
+use crate::response::with_retry_after;
 pub(crate) use crate::response::{error, json};
 
 /// A whole reply frame with the status of its outcome (the frame endpoint);
 /// `event` is `None` when the request had no usable event name.
 pub(crate) fn frame(reply: &Reply, event: Option<&str>, request_id: Option<&RequestId>) -> Response<Body> {
     let status = reply.error_ref().map_or(StatusCode::OK, |e| e.code().http_status());
-    with_reply_headers(json(status, reply.encode(event, request_id)), reply)
+    let response = json(status, reply.encode(event, request_id));
+    let response = match reply.error_ref() {
+        Some(error) => with_retry_after(response, error),
+        None => response,
+    };
+    with_reply_headers(response, reply)
 }
 
 /// The payload alone on success, the error object otherwise (REST).
