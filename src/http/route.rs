@@ -1,4 +1,4 @@
-//! Which operation an HTTP request asks for (PROTOCOL.md §4): a pure
+//! Which operation an HTTP request asks for (`docs/PROTOCOL.md` §4): a pure
 //! function of method and path, so the mapping is tested without a server.
 
 use channels_binding_core::protocol::EventName;
@@ -88,17 +88,16 @@ pub(crate) fn route(method: &Method, path: &str, root: &str) -> Route {
             _ => Route::MethodNotAllowed,
         },
         [stream, "events"] if get => Route::Events((*stream).to_owned()),
+        // `second` is decoded already, like every segment: decoding it again
+        // would turn an id's `%25` into `%` and then into other bytes.
         [stream, second] if !stream.is_empty() && !second.is_empty() => {
-            let Some(second) = decode(second) else {
-                return Route::NotFound;
-            };
             match *method {
-                Method::GET => event(stream, "retrieve", Some(&second), DataFrom::Nothing, false),
-                Method::PATCH => event(stream, "update", Some(&second), DataFrom::Body, false),
-                Method::PUT => event(stream, "save", Some(&second), DataFrom::Body, false),
-                Method::DELETE => event(stream, "delete", Some(&second), DataFrom::Nothing, false),
+                Method::GET => event(stream, "retrieve", Some(second), DataFrom::Nothing, false),
+                Method::PATCH => event(stream, "update", Some(second), DataFrom::Body, false),
+                Method::PUT => event(stream, "save", Some(second), DataFrom::Body, false),
+                Method::DELETE => event(stream, "delete", Some(second), DataFrom::Nothing, false),
                 // `POST api/<stream>/<action>`: any other action.
-                Method::POST => event(stream, &second, None, DataFrom::Body, false),
+                Method::POST => event(stream, second, None, DataFrom::Body, false),
                 _ => Route::MethodNotAllowed,
             }
         }
@@ -128,6 +127,14 @@ mod tests {
         assert_eq!(r(Method::DELETE, "/api/auth.User/7"), "auth.User.delete#7");
         assert_eq!(r(Method::POST, "/api/simple_reflexion/ping"), "simple_reflexion.ping");
         assert_eq!(r(Method::GET, "/api/auth.User/a%20b"), "auth.User.retrieve#a b");
+    }
+
+    #[test]
+    fn ids_are_percent_decoded_exactly_once() {
+        let r = |m: Method, p: &str| name(route(&m, p, "/"));
+        assert_eq!(r(Method::GET, "/api/auth.User/a%2520b"), "auth.User.retrieve#a%20b");
+        assert_eq!(r(Method::DELETE, "/api/auth.User/100%25"), "auth.User.delete#100%");
+        assert_eq!(r(Method::PATCH, "/api/auth.User/%252F"), "auth.User.update#%2F");
     }
 
     #[test]
