@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use channels_binding_core::page_size::PageSize;
+
+use crate::http::HttpConfig;
+use crate::serve::ServeConfig;
 
 /// The environment variable naming a TOML settings file.
 pub const CONFIG_FILE_VAR: &str = "CHANNELS_BINDING_CONFIG";
@@ -83,6 +87,16 @@ pub struct Settings {
     pub rate_limit_per_second: Option<NonZeroU32>,
     /// `RATE_LIMIT_BURST`: the burst allowed above the rate (defaults to the rate).
     pub rate_limit_burst: Option<NonZeroU32>,
+    /// `HEADER_TIMEOUT`: longest wait for a request's head (default `10s`).
+    /// Durations are written `500ms`, `10s` or a bare number of seconds.
+    pub header_timeout: Duration,
+    /// `BODY_TIMEOUT`: longest time to receive a request body (default `30s`).
+    pub body_timeout: Duration,
+    /// `KEEP_ALIVE_TIMEOUT`: longest idle time between two requests on one
+    /// connection (default `60s`).
+    pub keep_alive_timeout: Duration,
+    /// `MAX_CONNECTIONS`: most plain HTTP connections at once (default 10000).
+    pub max_connections: NonZeroU32,
 }
 
 impl Default for Settings {
@@ -98,6 +112,10 @@ impl Default for Settings {
             page_size: PageSize::DEFAULT,
             rate_limit_per_second: None,
             rate_limit_burst: None,
+            header_timeout: ServeConfig::default().header_timeout,
+            body_timeout: HttpConfig::default().body_timeout,
+            keep_alive_timeout: ServeConfig::default().keep_alive_timeout,
+            max_connections: NonZeroU32::new(10_000).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -129,7 +147,7 @@ impl SettingsError {
     }
 }
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 15] = [
     "BIND",
     "DATABASE_URL",
     "CHANNEL_LAYER",
@@ -141,6 +159,10 @@ const KEYS: [&str; 11] = [
     "MAX_PAGE_SIZE",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
+    "HEADER_TIMEOUT",
+    "BODY_TIMEOUT",
+    "KEEP_ALIVE_TIMEOUT",
+    "MAX_CONNECTIONS",
 ];
 
 /// A raw value and the name it was given under, for error messages.
@@ -306,7 +328,50 @@ impl Settings {
         if let (None, Some(r)) = (settings.rate_limit_per_second, raw.get("RATE_LIMIT_BURST")) {
             return Err(SettingsError::new(&r.source, "a burst needs RATE_LIMIT_PER_SECOND too"));
         }
+        if let Some(r) = raw.get("HEADER_TIMEOUT") {
+            settings.header_timeout = parse_duration(r)?;
+        }
+        if let Some(r) = raw.get("BODY_TIMEOUT") {
+            settings.body_timeout = parse_duration(r)?;
+        }
+        if let Some(r) = raw.get("KEEP_ALIVE_TIMEOUT") {
+            settings.keep_alive_timeout = parse_duration(r)?;
+        }
+        if let Some(r) = raw.get("MAX_CONNECTIONS") {
+            settings.max_connections = parse_count(r)?;
+        }
         Ok(settings)
+    }
+
+    /// The accept loop's limits: `HEADER_TIMEOUT`, `KEEP_ALIVE_TIMEOUT` and
+    /// `MAX_CONNECTIONS`, for [`serve_with_config`](crate::serve_with_config).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use channels_binding::Settings;
+    ///
+    /// let settings = Settings::from_sources(None, [("CHANNELS_BINDING_HEADER_TIMEOUT", "500ms")]).unwrap();
+    /// assert_eq!(settings.serve_config().header_timeout, Duration::from_millis(500));
+    /// ```
+    pub fn serve_config(&self) -> ServeConfig {
+        ServeConfig::default()
+            .header_timeout(self.header_timeout)
+            .keep_alive_timeout(self.keep_alive_timeout)
+            .max_connections(usize::try_from(self.max_connections.get()).unwrap_or(usize::MAX))
+    }
+
+    /// The HTTP transport's limits: `BODY_TIMEOUT`, for
+    /// [`HttpApi::with_config`](crate::http::HttpApi::with_config).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use channels_binding::Settings;
+    ///
+    /// let settings = Settings::from_sources(None, [("CHANNELS_BINDING_BODY_TIMEOUT", "2")]).unwrap();
+    /// assert_eq!(settings.http_config().body_timeout, Duration::from_secs(2));
+    /// ```
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig::default().body_timeout(self.body_timeout)
     }
 }
 
@@ -318,6 +383,7 @@ fn toml_value_text(value: &toml::Value) -> Result<String, String> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
         toml::Value::Array(items) => items
             .iter()
@@ -350,6 +416,27 @@ fn parse_bool(raw: &Raw) -> Result<bool, SettingsError> {
     }
 }
 
+/// A positive duration: `250ms`, `10s`, or a bare (decimal) number of seconds.
+fn parse_duration(raw: &Raw) -> Result<Duration, SettingsError> {
+    let text = raw.value.trim();
+    let parsed = if let Some(ms) = text.strip_suffix("ms") {
+        ms.trim().parse::<u64>().ok().map(Duration::from_millis)
+    } else {
+        let seconds = text.strip_suffix('s').unwrap_or(text).trim();
+        seconds
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    };
+    match parsed {
+        Some(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(SettingsError::new(
+            &raw.source,
+            format!("expected a duration such as 500ms or 10s, got {:?}", raw.value),
+        )),
+    }
+}
+
 fn parse_count(raw: &Raw) -> Result<NonZeroU32, SettingsError> {
     raw.value.trim().parse::<NonZeroU32>().map_err(|_| {
         SettingsError::new(
@@ -378,6 +465,24 @@ mod tests {
         assert_eq!(settings.page_size, PageSize::DEFAULT);
         assert!(settings.allowed_origins.is_none());
         assert!(settings.rate_limit_per_second.is_none());
+        assert_eq!(settings.header_timeout, Duration::from_secs(10));
+        assert_eq!(settings.body_timeout, Duration::from_secs(30));
+        assert_eq!(settings.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(settings.max_connections.get(), 10_000);
+    }
+
+    #[test]
+    fn timeouts_and_the_connection_cap() {
+        let settings = Settings::from_sources(
+            Some("header_timeout = \"2s\"\nkeep_alive_timeout = 1.5\nmax_connections = 64"),
+            env(&[("CHANNELS_BINDING_BODY_TIMEOUT", "750ms")]),
+        )
+        .unwrap();
+        let serve = settings.serve_config();
+        assert_eq!(serve.header_timeout, Duration::from_secs(2));
+        assert_eq!(serve.keep_alive_timeout, Duration::from_millis(1500));
+        assert_eq!(serve.max_connections, 64);
+        assert_eq!(settings.http_config().body_timeout, Duration::from_millis(750));
     }
 
     #[test]
@@ -443,6 +548,26 @@ mod tests {
                 None,
                 &[("CHANNELS_BINDING_CHANNEL_PREFIX", "a b")],
                 "CHANNELS_BINDING_CHANNEL_PREFIX",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_HEADER_TIMEOUT", "0s")],
+                "CHANNELS_BINDING_HEADER_TIMEOUT",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_BODY_TIMEOUT", "soon")],
+                "CHANNELS_BINDING_BODY_TIMEOUT",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_KEEP_ALIVE_TIMEOUT", "-1")],
+                "CHANNELS_BINDING_KEEP_ALIVE_TIMEOUT",
+            ),
+            (
+                None,
+                &[("CHANNELS_BINDING_MAX_CONNECTIONS", "0")],
+                "CHANNELS_BINDING_MAX_CONNECTIONS",
             ),
         ];
         for (file, vars, key) in cases {

@@ -1,4 +1,4 @@
-//! The quickstart server of `DEMO.md`, as a module so that tests and the
+//! The quickstart server of `docs/DEMO.md`, as a module so that tests and the
 //! load generator run exactly what a newcomer runs.
 
 // This file is compiled into several crates (the example, the tests, the
@@ -19,7 +19,7 @@ use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
 use channels_binding::require_identity::RequireIdentityLayer;
 use channels_binding::ws::WebSocket;
-use channels_binding::{EventRouter, Hub, Json, Settings, Shutdown, serve};
+use channels_binding::{EventRouter, Hub, Json, Settings, Shutdown, serve_with_config};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use sqlx::postgres::PgPoolOptions;
@@ -167,7 +167,8 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
             .layer(RequireIdentityLayer::when(|name| name.stream() == "notes.Note"))
             .service(router.clone()),
     );
-    let http = HttpApi::new(events.clone(), hub.clone(), &router).shutdown(shutdown.clone());
+    let http =
+        HttpApi::with_config(events.clone(), hub.clone(), &router, settings.http_config()).shutdown(shutdown.clone());
     let websocket = WebSocket::new(events, hub.clone()).shutdown(shutdown).fallback(http);
 
     let origins = match &settings.allowed_origins {
@@ -188,7 +189,7 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
 pub async fn serve_on(listener: TcpListener, settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
     let hub = channel_layer::hub(&settings).await?;
     let service = build(&settings, hub, shutdown.clone()).await?;
-    serve(listener, service, shutdown).await?;
+    serve_with_config(listener, service, shutdown, settings.serve_config()).await?;
     Ok(())
 }
 
@@ -258,7 +259,7 @@ pub async fn main() -> ExitCode {
         }
     }
     shut_down_on_signal(shutdown.clone());
-    match serve(listener, service, shutdown).await {
+    match serve_with_config(listener, service, shutdown, settings.serve_config()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

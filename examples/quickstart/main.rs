@@ -2,7 +2,7 @@
 //!
 //! Listens on `127.0.0.1:8000` (`CHANNELS_BINDING_BIND` overrides), creates
 //! its SQLite database in memory with 102 demo users, and answers the
-//! original README's exchanges over `ws://127.0.0.1:8000/`. See `DEMO.md`.
+//! original README's exchanges over `ws://127.0.0.1:8000/`. See `docs/DEMO.md`.
 
 mod app;
 
