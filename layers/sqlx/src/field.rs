@@ -72,6 +72,7 @@ pub struct Field {
     filterable: bool,
     orderable: bool,
     required: bool,
+    allow_empty: bool,
     nullable: bool,
     max_length: Option<usize>,
 }
@@ -89,6 +90,7 @@ impl Field {
             filterable: false,
             orderable: false,
             required: false,
+            allow_empty: false,
             nullable: false,
             max_length: None,
         }
@@ -160,10 +162,27 @@ impl Field {
         self
     }
 
-    /// Must be present on create. Implies nothing about emptiness.
+    /// Must be present on create; a required text field also refuses `""`
+    /// on create and on every update, unless [`allow_empty`](Self::allow_empty).
+    ///
+    /// ```
+    /// use channels_binding_sqlx::Field;
+    ///
+    /// assert!(!Field::text("username").required().accepts_empty());
+    /// assert!(Field::text("nickname").required().allow_empty().accepts_empty());
+    /// assert!(Field::text("bio").accepts_empty());
+    /// ```
     #[must_use]
     pub fn required(mut self) -> Self {
         self.required = true;
+        self
+    }
+
+    /// Accepts `""` although [`required`](Self::required): the field must be
+    /// given, but may be blank.
+    #[must_use]
+    pub fn allow_empty(mut self) -> Self {
+        self.allow_empty = true;
         self
     }
 
@@ -231,6 +250,13 @@ impl Field {
     #[must_use]
     pub fn is_required(&self) -> bool {
         self.required
+    }
+
+    /// Whether `""` is accepted: always for a field that is not required,
+    /// else only with [`Field::allow_empty`].
+    #[must_use]
+    pub fn accepts_empty(&self) -> bool {
+        !self.required || self.allow_empty
     }
 
     /// See [`Field::nullable`].

@@ -36,6 +36,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 25;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// Client keys longer than this are shortened in error keys.
+/// The message for text with a NUL character, which neither database can
+/// search or store alike.
+const NUL_MESSAGE: &str = "may not contain a NUL character";
+
 const MAX_SHOWN_KEY_CHARS: usize = 64;
 /// At most this many distinct keys are reported.
 const MAX_ERROR_KEYS: usize = 32;
@@ -259,6 +263,8 @@ pub fn parse_query(schema: &ModelSchema, value: &Value) -> Result<Option<String>
         Value::String(text) => {
             if text.chars().count() > MAX_QUERY_CHARS {
                 Err(single(KEY, format!("at most {MAX_QUERY_CHARS} characters")))
+            } else if text.contains('\0') {
+                Err(single(KEY, NUL_MESSAGE))
             } else if !schema.has_search_fields() {
                 Err(single(KEY, "this model has no searchable fields"))
             } else {
@@ -408,10 +414,15 @@ fn check_write(field: &Field, value: &Value) -> Result<SqlValue, String> {
         };
     }
     let converted = convert(field, value, Leniency::Strict)?;
-    if let (SqlValue::Text(text), Some(max)) = (&converted, field.max_length_limit())
-        && text.chars().count() > max
-    {
-        return Err(format!("at most {max} characters"));
+    if let SqlValue::Text(text) = &converted {
+        if text.is_empty() && !field.accepts_empty() {
+            return Err("may not be empty".to_owned());
+        }
+        if let Some(max) = field.max_length_limit()
+            && text.chars().count() > max
+        {
+            return Err(format!("at most {max} characters"));
+        }
     }
     Ok(converted)
 }
@@ -455,7 +466,7 @@ fn pk_of(pk: &Field, value: &Value) -> Result<SqlValue, String> {
     match (pk.field_type(), value) {
         (FieldType::Integer, Value::Number(n)) => n.as_i64().map(SqlValue::Int),
         (FieldType::Integer, Value::String(s)) => s.parse::<i64>().ok().map(SqlValue::Int),
-        (FieldType::Text, Value::String(s)) => Some(SqlValue::Text(s.clone())),
+        (FieldType::Text, Value::String(s)) if !s.contains('\0') => Some(SqlValue::Text(s.clone())),
         (FieldType::Text, Value::Number(n)) if n.is_i64() || n.is_u64() => Some(SqlValue::Text(n.to_string())),
         _ => None,
     }
@@ -490,6 +501,9 @@ fn convert(field: &Field, value: &Value, leniency: Leniency) -> Result<SqlValue,
             "false" => Some(SqlValue::Bool(false)),
             _ => None,
         },
+        // PostgreSQL refuses NUL in text and SQLite's LIKE stops at it:
+        // refused alike on both, as input, before any statement.
+        (FieldType::Text, Value::String(s)) if s.contains('\0') => return Err(NUL_MESSAGE.to_owned()),
         (FieldType::Text, Value::String(s)) => Some(SqlValue::Text(s.clone())),
         (FieldType::Timestamp, Value::String(s)) => canonical_timestamp(s).map(SqlValue::Text),
         _ => None,
@@ -709,6 +723,50 @@ mod tests {
     }
 
     // ---- query and criteria ----
+
+    #[test]
+    fn nul_characters_are_refused_in_every_text_input() {
+        let s = users();
+        let nul = errs(&[("query", &["may not contain a NUL character"])]);
+        assert_eq!(parse_query(&s, &json!("a\u{0}b")), Err(nul));
+        let notes = ModelSchema::builder("notes")
+            .field(Field::integer("id").read())
+            .field(Field::text("title").read().filter())
+            .build()
+            .unwrap();
+        assert_eq!(
+            parse_filters(&notes, &json!({"title": "\u{0}"})),
+            Err(errs(&[("title", &["may not contain a NUL character"])]))
+        );
+        assert_eq!(
+            parse_filters(&notes, &json!({"title": ["ok", "x\u{0}"]})),
+            Err(errs(&[("title", &["may not contain a NUL character"])]))
+        );
+        assert_eq!(
+            parse_write(&s, &obj(json!({"username": "\u{0}"})), WriteMode::Create).map(|_| ()),
+            Err(errs(&[("username", &["may not contain a NUL character"])]))
+        );
+    }
+
+    #[test]
+    fn required_text_is_not_empty_unless_allowed() {
+        let s = users();
+        let empty = errs(&[("username", &["may not be empty"])]);
+        assert_eq!(
+            parse_write(&s, &obj(json!({"username": ""})), WriteMode::Create).map(|_| ()),
+            Err(empty.clone())
+        );
+        assert_eq!(
+            parse_write(&s, &obj(json!({"username": ""})), WriteMode::Update).map(|_| ()),
+            Err(empty)
+        );
+        let blank_allowed = ModelSchema::builder("users")
+            .field(Field::integer("id").read())
+            .field(Field::text("username").read().write().required().allow_empty())
+            .build()
+            .unwrap();
+        assert!(parse_write(&blank_allowed, &obj(json!({"username": ""})), WriteMode::Create).is_ok());
+    }
 
     #[test]
     fn query_text() {
