@@ -10,6 +10,10 @@
 //!
 //! Transports (WebSocket, HTTP) and integrations (sqlx models) live in other
 //! crates and depend only on this one.
+//!
+//! The wire protocol these types implement is specified in the repository's
+//! `docs/PROTOCOL.md` (cited by section, `PROTOCOL.md §3`, throughout these
+//! docs); the demo contract of the quickstart in `docs/DEMO.md`.
 
 pub mod auth;
 pub mod hub;
