@@ -35,7 +35,7 @@ use crate::shutdown::Shutdown;
 pub use config::ServeConfig;
 
 /// How long a connection accepted over the cap waits for the permit of the
-/// idle connection it displaced.
+/// idle connection it displaced (that connection's task only has to end).
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
 /// Pause after a failed accept (for example too many open files), so that
@@ -148,15 +148,19 @@ where
                 );
             }
             Admission::AfterEviction(permits) => {
-                // Waits in the connection's own task, never in the accept loop.
-                let connections = connections.clone();
-                let service = service.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
-                        Ok(Ok(permit)) => connections.serve(service, stream, peer, permit, watcher).await,
-                        _ => tracing::debug!(%peer, "no room under the connection cap: closed"),
+                // Waits here, in the accept loop: one eviction at a time, so
+                // the next connection over the cap finds a live idle one to
+                // displace, and the flood waits in the kernel's backlog.
+                match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
+                    Ok(Ok(permit)) => {
+                        tokio::spawn(
+                            connections
+                                .clone()
+                                .serve(service.clone(), stream, peer, permit, watcher),
+                        );
                     }
-                });
+                    _ => tracing::debug!(%peer, "no room under the connection cap: closed"),
+                }
             }
             Admission::Refused => {
                 tracing::debug!(%peer, "connection cap reached with every connection busy: closed");
