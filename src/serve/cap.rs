@@ -107,3 +107,51 @@ impl Drop for Registration {
             .remove(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn over_the_cap_the_longest_idle_connection_makes_room() {
+        let cap = ConnectionCap::new(2);
+        let Admission::Admitted(_first_permit) = cap.admit() else {
+            panic!("room for the first")
+        };
+        let (older, newer) = (Activity::new(), {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            Activity::new()
+        });
+        let _listed = (cap.register(older.clone()), cap.register(newer.clone()));
+        let Admission::Admitted(_second_permit) = cap.admit() else {
+            panic!("room for the second")
+        };
+        assert!(matches!(cap.admit(), Admission::AfterEviction(_)));
+        assert!(older.idle_since().is_none(), "the older one is on its way out");
+        assert!(newer.idle_since().is_some());
+    }
+
+    #[test]
+    fn over_the_cap_with_every_connection_busy_the_new_one_is_refused() {
+        let cap = ConnectionCap::new(1);
+        let Admission::Admitted(_permit) = cap.admit() else {
+            panic!("room for the first")
+        };
+        let busy = Activity::new();
+        let _listed = cap.register(busy.clone());
+        let _request = busy.request_started();
+        assert!(matches!(cap.admit(), Admission::Refused));
+    }
+
+    #[test]
+    fn the_cap_stays_below_the_open_file_limit() {
+        #[cfg(unix)]
+        if let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current {
+            assert!(effective_cap(usize::MAX) as u64 <= limit.saturating_sub(RESERVED_DESCRIPTORS).max(1));
+        }
+        assert_eq!(effective_cap(3), 3);
+        assert_eq!(effective_cap(0), 1);
+    }
+}
