@@ -9,6 +9,7 @@
 // Test set-up may unwrap: a panic here is a failed test with its location.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod pg_schema;
 mod quickstart_process_harness;
 
@@ -223,6 +224,34 @@ fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let (after, received) = wait_for_close(&mut stream);
     assert!(after >= Duration::from_millis(1300), "closed too early: {after:?}");
     assert!(received.is_empty());
+}
+
+#[tokio::test]
+async fn websockets_and_sse_feeds_outlive_the_http_timeouts() {
+    let server = tokio::task::spawn_blocking(|| {
+        start(&[
+            ("CHANNELS_BINDING_HEADER_TIMEOUT", "300ms"),
+            ("CHANNELS_BINDING_KEEP_ALIVE_TIMEOUT", "300ms"),
+        ])
+    })
+    .await
+    .unwrap();
+    let addr = server.addr.parse().unwrap();
+    let mut ws = common::Client::connect(addr).await;
+    let mut feed = common::Sse::open(addr, "/api/auth.User/events", &[]).await;
+    // Quiet for several times both timeouts: an upgraded socket and a feed
+    // in flight are not idle HTTP connections.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reply = ws.call(serde_json::json!({"event": "simple_reflexion.ping"})).await;
+    assert_eq!(reply["data"]["pong"], true);
+    let saved = ws
+        .call(serde_json::json!({"event": "auth.User.save", "data": {"id": 5763, "username": "Still here"}}))
+        .await;
+    assert_eq!(saved["data"]["success"], true, "{saved}");
+    let (_, event, data) = feed.next_event().await;
+    assert!(event.starts_with("auth.User."), "{event}");
+    assert!(data.contains("Still here"), "{data}");
+    drop(server);
 }
 
 // ---- the connection cap ----
