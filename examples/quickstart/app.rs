@@ -127,7 +127,7 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     refuse_unsupported(settings)?;
     let pool = connect(&settings.database_url).await?;
     demo_data::install(&pool).await?;
-    let sessions = auth::sessions(&pool).await?;
+    let sessions = auth::sessions(&pool, settings).await?;
     let strategies = auth::strategies(settings, &pool, &sessions)?;
     // The original README's exchange saves a user anonymously; DEMO.md's
     // user rules (yourself or staff) apply once bearer tokens are configured.
@@ -176,9 +176,12 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
         None => None,
     };
     let anonymous_refused = (!settings.anonymous_connection_allowed).then(|| RequireIdentityHttpLayer::new(["Bearer"]));
+    // Cookie sessions are refused on cross-site writes and upgrades; pages on
+    // the allowed origins count as this site.
+    let authenticate = AuthLayer::new(strategies).trust_origins(settings.allowed_origins.iter().flatten().cloned())?;
     let service = ServiceBuilder::new()
         .option_layer(origins)
-        .layer(AuthLayer::new(strategies))
+        .layer(authenticate)
         .option_layer(limiter.as_ref().map(RateLimiter::http_layer))
         .option_layer(anonymous_refused)
         .service(websocket);

@@ -7,12 +7,11 @@
 
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use channels_binding::Principal;
 use channels_binding::Settings;
 use channels_binding::auth::{AuthError, AuthStrategies};
 use channels_binding::jwt::{JwtConfig, JwtStrategy};
-use channels_binding::models::{Database, SessionAuth, SessionStore};
+use channels_binding::models::{Database, SessionAuth, SessionCookie, SessionStore};
 
 use super::BoxError;
 
@@ -47,27 +46,23 @@ async fn find_user(
     }
 }
 
-/// Sign-in and sign-out events backed by the demo's database.
-pub async fn sessions(database: &Database) -> Result<SessionAuth, BoxError> {
+/// Sign-in and sign-out events backed by the demo's database. Passwords are
+/// checked in bounded slots (one per core), unknown users against a dummy
+/// hash, and attempts are throttled per username and per IP. The cookie is
+/// `Secure` unless the demo listens on a loopback address.
+pub async fn sessions(database: &Database, settings: &Settings) -> Result<SessionAuth, BoxError> {
     let store = SessionStore::new(database.clone(), SESSION_TTL);
     store.install().await?;
     let database = database.clone();
-    Ok(SessionAuth::new(store, move |username, password| {
+    let cookie = SessionCookie::default().secure_unless_loopback(settings.bind, false);
+    Ok(SessionAuth::with_password_hashes(store, move |username| {
         let database = database.clone();
         Box::pin(async move {
-            let Some((id, is_staff, hash)) = find_user(&database, Some(&username), None).await? else {
-                return Ok(None);
-            };
-            // Argon2 is CPU work: off the reactor.
-            let matches = tokio::task::spawn_blocking(move || {
-                PasswordHash::new(&hash)
-                    .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            })
-            .await
-            .unwrap_or(false);
-            Ok(matches.then(|| Principal::new(id.to_string()).staff(is_staff)))
+            let user = find_user(&database, Some(&username), None).await?;
+            Ok(user.map(|(id, is_staff, hash)| (Principal::new(id.to_string()).staff(is_staff), hash)))
         })
-    }))
+    })
+    .cookie(cookie))
 }
 
 /// The strategies the settings ask for: sessions always, JWT when a secret is set.
@@ -83,11 +78,14 @@ pub fn strategies(
         let jwt = JwtStrategy::new(config).with_resolver(move |claims| {
             let database = database.clone();
             let subject = claims.subject().to_owned();
+            let subject_id = claims.subject_id();
             let expires = claims.expires_at();
             Box::pin(async move {
                 // A token for a user id that is not ours, or no longer
-                // exists, is an invalid token.
-                let Ok(id) = subject.parse::<i64>() else {
+                // exists, is an invalid token. Only the canonical spelling
+                // names a user: `+5763` or `05763` would be the same user
+                // under another name (and another rate-limit budget).
+                let Some(id) = subject_id else {
                     return Ok(None);
                 };
                 let user = find_user(&database, None, Some(id)).await?;

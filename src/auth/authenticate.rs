@@ -5,13 +5,16 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use channels_binding_core::auth::{AuthErrorKind, AuthStrategies};
+use channels_binding_core::Identity;
+use channels_binding_core::auth::{AuthError, AuthErrorKind, AuthStrategies, CredentialKind};
 use channels_binding_core::protocol::EventError;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
+use super::cross_site::CrossSite;
+use super::origin::InvalidOrigin;
 use super::rejection::unauthenticated;
 use crate::body::{Body, BoxError};
 
@@ -25,6 +28,15 @@ use crate::body::{Body, BoxError};
 /// Invalid credentials are answered `401` with a `WWW-Authenticate`
 /// challenge, before the inner service runs (so a WebSocket upgrade never
 /// happens); a credential store that is down is answered `503`.
+///
+/// Cross-site protection is on by default: a state-changing request (`POST`,
+/// `PUT`, `PATCH`, `DELETE`, …) or an upgrade whose `Origin` is neither the
+/// server's own (its `Host`) nor [trusted](Self::trust_origins) is answered
+/// `403` when the only credential it carries is an
+/// [ambient](channels_binding_core::auth::CredentialKind::Ambient) one (a
+/// session cookie), which any site's page can make the browser send. Such a
+/// request is still served when an explicit credential (a bearer token, an
+/// API key) identifies the caller, or when it carries no credential at all.
 ///
 /// ```
 /// use channels_binding::auth::{AuthLayer, AuthStrategies, ApiKeyStrategy};
@@ -41,12 +53,40 @@ use crate::body::{Body, BoxError};
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     strategies: AuthStrategies,
+    cross_site: CrossSite,
 }
 
 impl AuthLayer {
     /// A layer running this chain.
     pub fn new(strategies: AuthStrategies) -> Self {
-        Self { strategies }
+        Self {
+            strategies,
+            cross_site: CrossSite::default(),
+        }
+    }
+
+    /// Also accepts cookie-authenticated state-changing requests and
+    /// upgrades from pages on these origins (`http(s)://host[:port]`), for
+    /// a front end served from another origin.
+    ///
+    /// ```
+    /// use channels_binding::auth::{AuthLayer, AuthStrategies};
+    ///
+    /// let layer = AuthLayer::new(AuthStrategies::new()).trust_origins(["https://app.example.com"]);
+    /// assert!(layer.is_ok());
+    /// assert!(AuthLayer::new(AuthStrategies::new()).trust_origins(["app.example.com"]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidOrigin`] for an entry that is not `http(s)://host[:port]`.
+    pub fn trust_origins<I>(mut self, origins: I) -> Result<Self, InvalidOrigin>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.cross_site = CrossSite::trusting(origins)?;
+        Ok(self)
     }
 }
 
@@ -57,6 +97,7 @@ impl<S> Layer<S> for AuthLayer {
         Authenticate {
             inner,
             strategies: self.strategies.clone(),
+            cross_site: self.cross_site.clone(),
         }
     }
 }
@@ -66,6 +107,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Authenticate<S> {
     inner: S,
     strategies: AuthStrategies,
+    cross_site: CrossSite,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for Authenticate<S>
@@ -91,9 +133,23 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let strategies = self.strategies.clone();
+        let cross_site = self.cross_site.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            match strategies.authenticate(&parts).await {
+            let authenticated = if cross_site.refuses_ambient(&parts) {
+                match authenticate_cross_site(&strategies, &parts).await {
+                    Some(result) => result,
+                    None => {
+                        return Ok(crate::response::error(&EventError::forbidden(
+                            "cross-site request with a session cookie: send it from this site, \
+                             or authenticate with a token",
+                        )));
+                    }
+                }
+            } else {
+                strategies.authenticate(&parts).await
+            };
+            match authenticated {
                 Ok(identity) => {
                     parts.extensions.insert(identity);
                     let response = inner.call(Request::from_parts(parts, body)).await?;
@@ -108,5 +164,23 @@ where
                 Err(error) => Ok(unauthenticated(error.message(), &strategies.challenges(), true)),
             }
         })
+    }
+}
+
+/// Authenticates a cross-site state-changing request with explicit
+/// credentials only. `None` (refuse it) when none identifies the caller but
+/// an ambient one (a cookie) is present, valid or not; anonymous when there
+/// is no credential at all.
+async fn authenticate_cross_site(
+    strategies: &AuthStrategies,
+    parts: &http::request::Parts,
+) -> Option<Result<Identity, AuthError>> {
+    match strategies.authenticate_kind(parts, CredentialKind::Explicit).await {
+        Ok(Some(identity)) => Some(Ok(identity)),
+        Err(error) => Some(Err(error)),
+        Ok(None) => match strategies.authenticate_kind(parts, CredentialKind::Ambient).await {
+            Ok(None) => Some(Ok(Identity::anonymous())),
+            Ok(Some(_)) | Err(_) => None,
+        },
     }
 }

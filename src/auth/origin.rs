@@ -55,22 +55,31 @@ impl AllowedOriginsLayer {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        let mut allowed = HashSet::new();
-        for origin in origins {
-            let origin: String = origin.into();
-            let rest = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"))
-                .ok_or_else(|| InvalidOrigin(origin.clone()))?;
-            if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-                return Err(InvalidOrigin(origin));
-            }
-            allowed.insert(origin.to_ascii_lowercase());
-        }
         Ok(Self {
-            allowed: Arc::new(allowed),
+            allowed: Arc::new(parse_origins(origins)?),
         })
     }
+}
+
+/// Checks and lowercases a list of origins (`http(s)://host[:port]`).
+pub(crate) fn parse_origins<I>(origins: I) -> Result<HashSet<String>, InvalidOrigin>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    let mut allowed = HashSet::new();
+    for origin in origins {
+        let origin: String = origin.into();
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| InvalidOrigin(origin.clone()))?;
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+            return Err(InvalidOrigin(origin));
+        }
+        allowed.insert(origin.to_ascii_lowercase());
+    }
+    Ok(allowed)
 }
 
 impl<S> Layer<S> for AllowedOriginsLayer {

@@ -81,6 +81,11 @@ impl Quickstart {
         Self { child, log, addr }
     }
 
+    /// The process id, to read its memory under `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits (up to 15 s) for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -46,6 +46,14 @@ impl Claims {
         &self.subject
     }
 
+    /// The subject as an integer user id, when it is the one canonical
+    /// decimal spelling of that id (see [`canonical_id`]): a token for
+    /// `"+5763"` or `"05763"` names no user, so one user cannot appear under
+    /// several names (with a rate-limit budget and group each).
+    pub fn subject_id(&self) -> Option<i64> {
+        canonical_id(&self.subject)
+    }
+
     /// The expiry (`exp`).
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
@@ -79,6 +87,33 @@ impl fmt::Debug for Claims {
             .field("exp", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// `text` as an `i64` when it is exactly the way that number is written
+/// (`5763`, `-2`, `0`), `None` for any other spelling (`+5763`, `05763`,
+/// ` 5763`, `5763 `, `-0`) or anything that is not an `i64`.
+///
+/// An id that can be written several ways is several ids to every table
+/// keyed by its text (rate-limit budgets, groups, logs); accepting only the
+/// canonical spelling keeps them one.
+///
+/// ```
+/// use channels_binding_jwt::canonical_id;
+///
+/// assert_eq!(canonical_id("5763"), Some(5763));
+/// assert_eq!(canonical_id("-2"), Some(-2));
+/// for other in ["+5763", "05763", " 5763", "5763 ", "-0", "", "5e3", "99999999999999999999"] {
+///     assert_eq!(canonical_id(other), None, "{other:?}");
+/// }
+/// ```
+pub fn canonical_id(text: &str) -> Option<i64> {
+    let id: i64 = text.parse().ok()?;
+    // The shortest form is the only one `Display` writes; compare without
+    // allocating by checking the characters `parse` tolerates.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0');
+    let negative_zero = text.starts_with('-') && id == 0;
+    (!text.starts_with('+') && !leading_zero && !negative_zero).then_some(id)
 }
 
 /// Whether `sub` can name a user: not empty, bounded, no control characters

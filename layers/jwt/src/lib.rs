@@ -62,7 +62,7 @@ mod rejection;
 mod strategy;
 mod token_source;
 
-pub use claims::{Claims, MAX_SUBJECT_LEN};
+pub use claims::{Claims, MAX_SUBJECT_LEN, canonical_id};
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, JwtConfig, MAX_LEEWAY, MIN_RSA_BITS};
 pub use error::{ConfigError, IssueError};
 pub use issuer::TokenIssuer;

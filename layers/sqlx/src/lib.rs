@@ -105,8 +105,8 @@ pub use row_pg::{bind_pg_params, decode_pg_row};
 pub use schema::{ModelSchema, ModelSchemaBuilder};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use session::{
-    SESSION_TABLE, Session, SessionAuth, SessionCookie, SessionError, SessionStore, SessionStrategy, Verifier,
-    token_digest,
+    LoginAttempt, LoginThrottle, PasswordCheck, PasswordCheckError, SESSION_TABLE, Session, SessionAuth, SessionCookie,
+    SessionError, SessionStore, SessionStrategy, ThrottleRule, Throttled, UserLookup, Verifier, token_digest,
 };
 #[cfg(feature = "postgres")]
 pub use store::PgStore;

@@ -5,4 +5,4 @@
 
 mod strategy;
 
-pub use strategy::{AuthError, AuthErrorKind, AuthStrategies, AuthStrategy};
+pub use strategy::{AuthError, AuthErrorKind, AuthStrategies, AuthStrategy, CredentialKind};

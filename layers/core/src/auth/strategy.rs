@@ -92,6 +92,34 @@ pub trait AuthStrategy: Send + Sync + 'static {
     fn challenge(&self) -> Option<&'static str> {
         None
     }
+
+    /// Where this strategy's credential comes from. A browser attaches an
+    /// [`Ambient`](CredentialKind::Ambient) credential (a cookie) to
+    /// requests that any other site's page makes, so the HTTP layer refuses
+    /// such an identity on cross-site state-changing requests and upgrades.
+    /// Defaults to [`Explicit`](CredentialKind::Explicit).
+    fn credential_kind(&self) -> CredentialKind {
+        CredentialKind::Explicit
+    }
+}
+
+/// Who puts a credential on a request, which decides whether a request from
+/// another site's page can carry it.
+///
+/// ```
+/// use channels_binding_core::auth::CredentialKind;
+///
+/// assert_ne!(CredentialKind::Ambient, CredentialKind::Explicit);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// Set by the client's code on each request (`Authorization`, an API
+    /// key header, a query token): another site cannot make a browser send it.
+    Explicit,
+    /// Attached by the browser on its own (cookies): a page on any site can
+    /// make a request that carries it.
+    Ambient,
 }
 
 /// Strategies tried in order; the first identity wins, the first error rejects.
@@ -146,6 +174,32 @@ impl AuthStrategies {
             }
         }
         Ok(Identity::anonymous())
+    }
+
+    /// Runs only the strategies whose credential is of `kind`, in order:
+    /// the first identity, or `None` when none recognises the caller.
+    ///
+    /// ```
+    /// use channels_binding_core::auth::{AuthStrategies, CredentialKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+    /// let found = AuthStrategies::new().authenticate_kind(&parts, CredentialKind::Ambient).await;
+    /// assert!(matches!(found, Ok(None)));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first error of those strategies.
+    pub async fn authenticate_kind(&self, parts: &Parts, kind: CredentialKind) -> Result<Option<Identity>, AuthError> {
+        for strategy in self.strategies.iter().filter(|s| s.credential_kind() == kind) {
+            if let Some(identity) = strategy.authenticate(parts).await? {
+                return Ok(Some(identity));
+            }
+        }
+        Ok(None)
     }
 }
 

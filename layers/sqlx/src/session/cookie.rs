@@ -39,6 +39,26 @@ impl SessionCookie {
         self
     }
 
+    /// `Secure` unless the server is plain HTTP on a loopback address (a
+    /// developer's machine, where browsers would drop a `Secure` cookie
+    /// sent over `http://`): a server that others reach sends its session
+    /// cookie only over HTTPS, even if it is plain HTTP behind a proxy.
+    ///
+    /// ```
+    /// use channels_binding_sqlx::SessionCookie;
+    ///
+    /// let local = SessionCookie::default().secure_unless_loopback("127.0.0.1:8000".parse().unwrap(), false);
+    /// assert!(!local.set("t", 60).to_str().unwrap().contains("Secure"));
+    /// let public = SessionCookie::default().secure_unless_loopback("0.0.0.0:8000".parse().unwrap(), false);
+    /// assert!(public.set("t", 60).to_str().unwrap().ends_with("; Secure"));
+    /// let local_tls = SessionCookie::default().secure_unless_loopback("[::1]:8443".parse().unwrap(), true);
+    /// assert!(local_tls.set("t", 60).to_str().unwrap().ends_with("; Secure"));
+    /// ```
+    #[must_use]
+    pub fn secure_unless_loopback(self, bind: std::net::SocketAddr, tls: bool) -> Self {
+        self.secure(tls || !bind.ip().is_loopback())
+    }
+
     /// `SameSite=Strict` instead of `Lax`.
     #[must_use]
     pub fn strict(mut self, strict: bool) -> Self {

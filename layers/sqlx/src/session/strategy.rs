@@ -1,7 +1,7 @@
 //! The session cookie as an authentication strategy.
 
 use channels_binding_core::Identity;
-use channels_binding_core::auth::{AuthError, AuthStrategy};
+use channels_binding_core::auth::{AuthError, AuthStrategy, CredentialKind};
 use futures_util::future::BoxFuture;
 use http::request::Parts;
 
@@ -25,6 +25,11 @@ impl SessionStrategy {
 }
 
 impl AuthStrategy for SessionStrategy {
+    /// A cookie: the browser attaches it to any site's requests.
+    fn credential_kind(&self) -> CredentialKind {
+        CredentialKind::Ambient
+    }
+
     fn authenticate<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<Option<Identity>, AuthError>> {
         Box::pin(async move {
             let Some(token) = self.cookie.read(&parts.headers) else {
