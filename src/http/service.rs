@@ -20,7 +20,7 @@ use tower::{Service, ServiceExt};
 use super::config::HttpConfig;
 use super::query::search_data;
 use super::route::{DataFrom, Route, route};
-use super::{asyncapi, openapi, respond, sse};
+use super::{asyncapi, client_assets, openapi, respond, sse, typescript};
 use crate::body::{Body, BoxError, full};
 use crate::shutdown::Shutdown;
 
@@ -31,6 +31,7 @@ const CONSOLE: &str = include_str!("console.html");
 struct Catalog {
     openapi: Bytes,
     asyncapi: Bytes,
+    typescript: client_assets::Asset,
 }
 
 /// The HTTP side of the API (PROTOCOL.md §4), over an event stack `E`:
@@ -95,6 +96,7 @@ impl<E> HttpApi<E> {
         let catalog = Catalog {
             openapi: encode(openapi::openapi_document(&descriptions, &handlers, &config.root)),
             asyncapi: encode(asyncapi::asyncapi_document(&descriptions, &handlers, &config.root)),
+            typescript: client_assets::typescript_asset(typescript::typescript_declarations(&descriptions, &handlers)),
         };
         Self {
             events,
@@ -183,6 +185,9 @@ where
         let (parts, body) = request.into_parts();
         let identity = parts.extensions.get::<Identity>().cloned().unwrap_or_default();
         let client_addr = parts.extensions.get::<ClientAddr>().copied();
+        if let Some(response) = client_assets::respond(&parts, &self.config.root, &self.catalog.typescript) {
+            return response;
+        }
         match route(&parts.method, parts.uri.path(), &self.config.root) {
             Route::Frame => {
                 // The frame endpoint answers frames, even when there is no frame to read.
