@@ -206,10 +206,16 @@ fn act(server: &mut Server, command: &str, stdin: &mut ChildStdin) {
 /// Runs one scenario of the script against `server` (and `other`, a second
 /// process, when given); panics with the script's output when it fails.
 fn scenario(name: &str, server: &mut Server, other: Option<&Server>) {
+    node(&[SCRIPT, name], server, other);
+}
+
+/// Runs `node <args> <server's base URL> [<other's base URL>]`, acting on
+/// its `@` commands; panics with its output when it fails.
+fn node(args: &[&str], server: &mut Server, other: Option<&Server>) {
+    let name = args.join(" ");
     let mut command = Command::new("node");
     command
-        .arg(SCRIPT)
-        .arg(name)
+        .args(args)
         .arg(server.base())
         .current_dir(root())
         .env("CHROMIUM_PATH", chromium())
@@ -243,7 +249,7 @@ fn scenario(name: &str, server: &mut Server, other: Option<&Server>) {
     let errors = errors.join().unwrap_or_default();
     assert!(
         status.success(),
-        "node {SCRIPT} {name} failed ({status}):\n--- stdout ---\n{output}\n--- stderr ---\n{errors}"
+        "node {name} failed ({status}):\n--- stdout ---\n{output}\n--- stderr ---\n{errors}"
     );
     println!("{output}");
 }
@@ -292,6 +298,26 @@ fn a_frozen_server_is_noticed_by_the_heartbeat_within_its_bound() {
 #[test]
 fn without_websocket_calls_go_over_post_and_subscriptions_over_sse() {
     run("http", &[]);
+}
+
+#[test]
+fn tsc_strict_accepts_the_typed_usage_and_rejects_a_wrong_field_name() {
+    if !browser_available(&["typescript"]) {
+        return;
+    }
+    let _one_at_a_time = one_at_a_time();
+    let mut server = Server::start(&[]);
+    node(&["tests/browser/typescript.mjs"], &mut server, None);
+}
+
+#[test]
+fn the_react_hooks_render_a_live_page() {
+    if !browser_available(&["playwright-core", "react", "react-dom", "esbuild"]) {
+        return;
+    }
+    let _one_at_a_time = one_at_a_time();
+    let mut server = Server::start(&[]);
+    node(&["tests/browser/react.mjs"], &mut server, None);
 }
 
 /// Whether Redis answers at 127.0.0.1:6379 (or `CHANNELS_BINDING_TEST_REDIS_URL`).

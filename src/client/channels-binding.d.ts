@@ -13,8 +13,8 @@ export interface EventTypes {
 
 /** What a generated `Api` declares: events by name, and object types by stream. */
 export interface ApiShape {
-  events: { [event: string]: EventTypes };
-  streams: { [stream: string]: unknown };
+  events: object;
+  streams: object;
 }
 
 /** The API when nothing is known about it: any event, any data. */
@@ -28,9 +28,13 @@ export type EventName<A extends ApiShape> = (keyof A['events'] & string) | `${ke
 /** The declared event an event name (perhaps with a `#hash`) stands for. */
 export type BaseEvent<K extends string> = K extends `${infer B}#${string}` ? B : K;
 /** Request `data` of event `K`. */
-export type RequestOf<A extends ApiShape, K extends string> = A['events'][BaseEvent<K>]['request'];
+export type RequestOf<A extends ApiShape, K extends string> =
+  BaseEvent<K> extends keyof A['events'] ? (A['events'][BaseEvent<K>] extends { request: infer R } ? R : unknown) : unknown;
 /** Reply `data` of event `K`. */
-export type ReplyOf<A extends ApiShape, K extends string> = A['events'][BaseEvent<K>]['reply'];
+export type ReplyOf<A extends ApiShape, K extends string> =
+  BaseEvent<K> extends keyof A['events'] ? (A['events'][BaseEvent<K>] extends { reply: infer R } ? R : unknown) : unknown;
+/** The object type of a stream. */
+export type ObjectOf<A extends ApiShape, S extends string> = S extends keyof A['streams'] ? A['streams'][S] : unknown;
 /** A subscription target: a stream's feed, or one object (`stream#id`). */
 export type Target<A extends ApiShape> = (keyof A['streams'] & string) | `${keyof A['streams'] & string}#${string}`;
 /** The stream a target belongs to. */
@@ -159,7 +163,7 @@ export declare class Client<A extends ApiShape = AnyApi> {
   ): Promise<ReplyFrame<ReplyOf<A, K>>>;
   subscribe<T extends Target<A>>(
     target: T,
-    onPush: (push: Push<A['streams'][StreamOf<T>] | Deleted>) => void,
+    onPush: (push: Push<ObjectOf<A, StreamOf<T>> | Deleted>) => void,
     options?: SubscribeOptions,
   ): Subscription;
   on<N extends keyof ClientEvents>(name: N, fn: ClientEvents[N]): () => void;
