@@ -291,6 +291,11 @@ fn an_expired_token_closes_with_1008_and_the_client_reconnects_with_a_fresh_one(
 }
 
 #[test]
+fn a_slow_consumer_closed_with_1013_resumes_with_since_and_loses_nothing() {
+    run("slow", &[("CHANNELS_BINDING_JWT_SECRET", SECRET)]);
+}
+
+#[test]
 fn a_frozen_server_is_noticed_by_the_heartbeat_within_its_bound() {
     run("heartbeat", &[]);
 }

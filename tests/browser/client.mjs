@@ -350,6 +350,72 @@ const scenarios = {
     check(user.id === 1, 'calls work again');
   },
 
+  /** A socket the server closes as a slow consumer (1013) resumes with `since` and loses nothing. */
+  async slow(page) {
+    const token = mintToken('1', 3600);
+    const write = async (method, path, body) => {
+      const response = await fetch(new URL(path, base), {
+        method,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+      return JSON.parse(text);
+    };
+    const note = await write('POST', 'api/notes.Note', { title: 'big', body: 'x' });
+    await page.evaluate(async (id) => {
+      const client = cb.connect('/', { reconnectDelay: 100, reconnectMaxDelay: 500, heartbeatInterval: 0, token: () => window.mintToken('1', 3600) });
+      window.client = client;
+      window.closes = [];
+      window.resyncs = [];
+      window.feed = [];
+      window.object = [];
+      client.on('disconnect', (d) => { closes.push(d.code); log.push(['disconnect', d.code, d.reason]); });
+      client.on('resync', (stream, info) => { resyncs.push(stream); log.push(['resync', stream, info]); });
+      client.on('state', (s) => log.push(['state', s, window.feed.length, window.feed.at(-1)?.[0]]));
+      client.on('error', (e) => log.push(['error', String(e)]));
+      const feedSub = client.subscribe('notes.Note', (p) => window.feed.push([p.seq, p.data?.title]));
+      const objectSub = client.subscribe(`notes.Note#${id}`, (p) => window.object.push([p.seq, p.data?.title]));
+      await Promise.all([feedSub.ready, objectSub.ready]);
+      // A retrieve subscribes too: three frames per change for this socket.
+      await client.call('notes.Note.retrieve', { id });
+    }, note.id);
+    // Big pushes, so that the socket's buffers and queue fill fast.
+    const body = 'y'.repeat(10_000);
+    const N = 900;
+    // The page stops reading (its main thread is busy) while the writes go on.
+    const busy = page.evaluate(() => {
+      const end = Date.now() + 12_000;
+      while (Date.now() < end) {
+        // busy: no frame is read
+      }
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    for (let i = 0; i < N; i += 30) {
+      await Promise.all(Array.from({ length: 30 }, (_, j) => write('PATCH', `api/notes.Note/${note.id}`, { title: `t${i + j}`, body })));
+    }
+    step(`${N} updates of ${body.length} bytes in ${Date.now() - t0} ms while the page was busy`);
+    await busy;
+    await until(page, () => window.closes.includes(1013) || window.closes.length > 0, null, 'the server dropped the slow socket');
+    await until(page, () => window.client.state === 'open', null, 'reconnected');
+    try {
+      await until(page, (n) => window.feed.filter((f) => f[1]?.startsWith('t')).length >= n, N, `the feed saw all ${N} changes`);
+    } catch (err) {
+      const seen = await page.evaluate(() => ({ n: window.feed.length, first: window.feed.slice(0, 3), last: window.feed.slice(-3), gaps: window.feed.filter((f, i) => i > 0 && f[0] !== window.feed[i - 1][0] + 1).slice(0, 5) }));
+      throw new Error(`${err.message}; feed: ${JSON.stringify(seen)}`);
+    }
+    const { feed, object, closes, resyncs } = await page.evaluate(() => ({ feed: window.feed, object: window.object, closes: window.closes, resyncs: window.resyncs }));
+    step(`closes: ${closes.join(', ')}; feed pushes: ${feed.length}; object pushes: ${object.length}; resyncs: ${resyncs.length}`);
+    check(closes.includes(1013), `closed as a slow consumer (1013): ${closes}`);
+    check(resyncs.length === 0, `resumed from history, no resync: ${resyncs}`);
+    for (let i = 1; i < feed.length; i++) check(feed[i][0] === feed[i - 1][0] + 1, `feed seq ${feed[i - 1][0]} then ${feed[i][0]}: a gap or a duplicate`);
+    const titles = feed.map((f) => f[1]).filter((t) => t?.startsWith('t'));
+    check(titles.length === N && new Set(titles).size === N, `each change once: ${titles.length} seen, ${new Set(titles).size} distinct`);
+    await until(page, (n) => window.object.filter((f) => f[1]?.startsWith('t')).length >= n, N, `the object subscription saw all ${N} changes`);
+  },
+
   /** Without WebSocket: calls over POST /, subscriptions over SSE resuming with Last-Event-ID. */
   async http(page) {
     await page.evaluate(async () => {
