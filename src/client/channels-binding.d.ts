@@ -1,4 +1,5 @@
 // TypeScript declarations of channels-binding.mjs (the channels-binding client).
+// Next to a copied channels-binding.mjs, save this file as channels-binding.d.mts.
 //
 // Untyped:  const client = connect('/');
 // Typed:    import type { Api } from './api';   // saved from GET /api/channels-binding.d.ts
