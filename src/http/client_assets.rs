@@ -7,12 +7,17 @@
 //! `ETag` (a hash of the content) and `Cache-Control: public, max-age=300`:
 //! browsers reuse the file for five minutes, then revalidate, and an
 //! `If-None-Match` that matches gets `304 Not Modified` without a body.
+//! They are public and carry no credentials, so they are served with
+//! `Access-Control-Allow-Origin: *`: a page on another origin may import them.
 
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use http::{Method, Response, StatusCode};
 
 use crate::body::{Body, empty, full};
@@ -37,11 +42,11 @@ pub(crate) struct Asset {
     etag: HeaderValue,
 }
 
-/// A strong validator for `content`: 64 bits of SipHash with fixed keys,
-/// stable for a given build (the content only changes with the build).
+/// A strong validator for `content`: a 64-bit hash, the same for every
+/// process of one build (`DefaultHasher::new` uses fixed keys). Another
+/// build may hash differently, which costs one download, never a stale file.
 pub(crate) fn etag_of(content: &[u8]) -> HeaderValue {
-    #[allow(deprecated)] // SipHasher: fixed keys on purpose; DefaultHasher's are not promised stable.
-    let mut hasher = std::hash::SipHasher::new();
+    let mut hasher = std::hash::DefaultHasher::new();
     content.hash(&mut hasher);
     HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish())).unwrap_or(HeaderValue::from_static("\"0\""))
 }
@@ -78,6 +83,10 @@ impl Asset {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE));
         headers.insert(ETAG, self.etag.clone());
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        // Public files with no credentials in them: a page on another origin
+        // may import the module (module scripts are fetched with CORS).
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         response
     }
 }
@@ -131,10 +140,11 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[CONTENT_TYPE], JAVASCRIPT);
         assert_eq!(response.headers()[CACHE_CONTROL], CACHE);
+        assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         let etag = response.headers()[ETAG].clone();
 
         let mut headers = HeaderMap::new();
-        headers.insert(IF_NONE_MATCH, etag.clone());
+        headers.insert(IF_NONE_MATCH, etag);
         assert_eq!(asset.respond(&Method::GET, &headers).status(), StatusCode::NOT_MODIFIED);
         headers.insert(IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
         assert_eq!(asset.respond(&Method::GET, &headers).status(), StatusCode::OK);
