@@ -120,7 +120,6 @@ class Subscription {
     /** The last position seen: `{epoch, seq}` or null before the first reply. */
     this.position = null;
     this.active = false;
-    this.sse = null;
     /** Settles with the first subscribe reply (or the first server refusal). */
     this.ready = new Promise((resolve, reject) => {
       this._resolveReady = resolve;
@@ -177,6 +176,7 @@ export class Client {
     this._pending = new Map(); // request_id -> entry (sent, waiting for the reply)
     this._queue = []; // entries waiting for an open socket
     this._subs = new Map(); // target -> Subscription
+    this._feeds = new Map(); // stream -> SSE feed (HTTP transport)
     this._nextId = 0;
     this._attempt = 0;
     this._socket = null;
@@ -359,7 +359,12 @@ export class Client {
     this._subs.delete(sub.target);
     sub.active = false;
     if (this.transport === 'http') {
-      sub.sse?.abort();
+      const feed = this._feeds.get(sub.stream);
+      feed?.subs.delete(sub);
+      if (feed && feed.subs.size === 0) {
+        this._feeds.delete(sub.stream);
+        feed.controller?.abort();
+      }
       return;
     }
     if (this.state === 'open') {
@@ -371,7 +376,15 @@ export class Client {
   /** (Re)subscribes on the server, from the last position seen. */
   _renew(sub) {
     if (this.transport === 'http') {
-      this._openFeed(sub);
+      // One SSE feed per stream, shared by its subscriptions: browsers allow
+      // few HTTP/1.1 connections per origin.
+      let feed = this._feeds.get(sub.stream);
+      if (!feed) {
+        feed = { stream: sub.stream, subs: new Set(), position: sub.position, controller: null };
+        this._feeds.set(sub.stream, feed);
+        this._openFeed(feed);
+      }
+      feed.subs.add(sub);
       sub._resolveReady({ subscribed: sub.target });
       return;
     }
@@ -620,31 +633,33 @@ export class Client {
 
   // ---- HTTP fallback: the SSE change feed --------------------------------
 
-  async _openFeed(sub) {
+  async _openFeed(feed) {
     let attempt = 0;
-    while (this._subs.get(sub.target) === sub && this.state !== 'closed') {
+    const current = () => this._feeds.get(feed.stream) === feed && this.state !== 'closed';
+    while (current()) {
       const controller = new AbortController();
-      sub.sse = controller;
+      feed.controller = controller;
       let ok = false;
       try {
-        ok = await this._readFeed(sub, controller);
+        ok = await this._readFeed(feed, controller);
       } catch (err) {
-        if (controller.signal.aborted && this._subs.get(sub.target) !== sub) return;
+        if (!current()) return;
         this._emit('error', err);
       }
-      if (this._subs.get(sub.target) !== sub || this.state === 'closed') return;
+      if (!current()) return;
       attempt = ok ? 0 : attempt + 1;
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, this.options.reconnectDelay, this.options.reconnectMaxDelay)));
     }
   }
 
   /** Reads one SSE response to its end; true when it got at least the opening. */
-  async _readFeed(sub, controller) {
+  async _readFeed(feed, controller) {
     const headers = { accept: 'text/event-stream' };
     const token = await this._token();
     if (token) headers.authorization = `Bearer ${token}`;
-    if (sub.position) headers['last-event-id'] = `${sub.position.epoch}:${sub.position.seq}`;
-    const url = new URL(`api/${encodeURIComponent(sub.stream)}/events`, this.endpoints.http);
+    // Resume where this feed stopped: the server replays or says resync.
+    if (feed.position) headers['last-event-id'] = `${feed.position.epoch}:${feed.position.seq}`;
+    const url = new URL(`api/${encodeURIComponent(feed.stream)}/events`, this.endpoints.http);
     const response = await this._fetch(url.href, { headers, signal: controller.signal, cache: 'no-store' });
     if (!response.ok) {
       let error = {};
@@ -653,16 +668,19 @@ export class Client {
       } catch {
         // not JSON
       }
-      throw errorFrom(error, `${sub.stream}.subscribe`, response.status);
+      throw errorFrom(error, `${feed.stream}.subscribe`, response.status);
     }
-    sub.active = true;
+    for (const sub of feed.subs) sub.active = true;
     // The server sends a comment at least every keep-alive period; silence past
     // the heartbeat bound means the stream is dead.
     let heard = Date.now();
     const limit = this.options.heartbeatInterval + this.options.heartbeatTimeout;
-    const stop = startTicker(Math.max(50, limit / 4), () => {
-      if (Date.now() - heard > limit) controller.abort();
-    }, this.options.workerTimers);
+    const stop =
+      limit > 0
+        ? startTicker(Math.max(50, limit / 4), () => {
+            if (Date.now() - heard > limit) controller.abort();
+          }, this.options.workerTimers)
+        : () => {};
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     let fields = { data: [], event: null };
@@ -677,7 +695,7 @@ export class Client {
           const line = buffer.slice(0, nl);
           buffer = buffer.slice(nl + (buffer[nl] === '\r' && buffer[nl + 1] === '\n' ? 2 : 1));
           if (line === '') {
-            if (fields.data.length) this._sseEvent(sub, fields.event, fields.data.join('\n'));
+            if (fields.data.length) this._sseEvent(feed, fields.event, fields.data.join('\n'));
             fields = { data: [], event: null };
           } else if (!line.startsWith(':')) {
             const colon = line.indexOf(':');
@@ -693,11 +711,11 @@ export class Client {
       throw err;
     } finally {
       stop();
-      sub.active = false;
+      for (const sub of feed.subs) sub.active = false;
     }
   }
 
-  _sseEvent(sub, name, data) {
+  _sseEvent(feed, name, data) {
     let frame;
     try {
       frame = JSON.parse(data);
@@ -706,23 +724,30 @@ export class Client {
     }
     if (name === 'resync') {
       const at = typeof frame?.seq === 'number' ? { epoch: frame.epoch, seq: frame.seq } : null;
-      sub.position = at;
-      this._resync(sub, at);
+      feed.position = at;
+      for (const sub of [...feed.subs]) {
+        sub.position = at;
+        this._resync(sub, at);
+      }
       return;
     }
     if (!frame || typeof frame.event !== 'string') return;
-    const parsed = parseEvent(frame.event);
-    if (!sub.matches(parsed)) return;
     const push = { event: frame.event, data: frame.data, seq: frame.seq, epoch: frame.epoch };
-    if (!sub.accept(push)) return;
-    for (const handler of [...sub.handlers]) {
-      try {
-        handler.onPush?.(push);
-      } catch (err) {
-        this._emit('error', err);
+    if (typeof push.seq === 'number' && push.epoch != null) feed.position = { epoch: push.epoch, seq: push.seq };
+    const parsed = parseEvent(frame.event);
+    let fresh = false;
+    for (const sub of [...feed.subs]) {
+      if (!sub.matches(parsed) || !sub.accept(push)) continue;
+      fresh = true;
+      for (const handler of [...sub.handlers]) {
+        try {
+          handler.onPush?.(push);
+        } catch (err) {
+          this._emit('error', err);
+        }
       }
     }
-    this._emit('push', push);
+    if (fresh) this._emit('push', push);
   }
 
   // ---- the end -----------------------------------------------------------
@@ -741,7 +766,8 @@ export class Client {
     if (typeof document === 'object' && document?.removeEventListener) {
       document.removeEventListener('visibilitychange', this._onPageEvent);
     }
-    for (const sub of this._subs.values()) sub.sse?.abort();
+    for (const feed of this._feeds.values()) feed.controller?.abort();
+    this._feeds.clear();
     this._subs.clear();
     const socket = this._socket;
     this._socket = null;

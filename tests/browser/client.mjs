@@ -419,7 +419,12 @@ const scenarios = {
   /** Without WebSocket: calls over POST /, subscriptions over SSE resuming with Last-Event-ID. */
   async http(page) {
     await page.evaluate(async () => {
-      const client = cb.connect('/', { transport: 'http', reconnectDelay: 100, reconnectMaxDelay: 500, heartbeatInterval: 2000, heartbeatTimeout: 2000 });
+      window.feedOpens = [];
+      const countingFetch = (url, init) => {
+        if (String(url).includes('/events')) window.feedOpens.push(String(url));
+        return fetch(url, init);
+      };
+      const client = cb.connect('/', { transport: 'http', fetch: countingFetch, reconnectDelay: 100, reconnectMaxDelay: 500, heartbeatInterval: 2000, heartbeatTimeout: 2000 });
       window.client = client;
       window.pushes = [];
       window.resyncs = [];
@@ -445,6 +450,9 @@ const scenarios = {
     }
     await until(page, () => window.pushes.length > 0, null, 'a push over SSE');
     await until(page, () => window.log.some((l) => l[0] === 'object'), null, 'the object subscription (auth.User#12) gets its push');
+    const feeds = await page.evaluate(() => window.feedOpens);
+    check(feeds.length === 1, `one SSE feed for the stream and the object subscription: ${JSON.stringify(feeds)}`);
+    step('ok: both subscriptions share one SSE connection');
     await control('restart');
     await page.evaluate(() => client.call('auth.User.update', { id: 12, username: 'sse-after' }, { timeout: 15_000 }));
     await until(page, () => window.resyncs.length > 0, null, 'resync over SSE after the restart (Last-Event-ID of a lost epoch)');
