@@ -46,7 +46,10 @@ struct Catalog {
 /// * `GET api/<stream>/events`, the change feed as Server-Sent Events;
 /// * `GET api/openapi.json` and `GET api/asyncapi.json`, generated from the
 ///   declared bindings;
-/// * `GET <root>`, a console page to try frames in a browser.
+/// * `GET <root>`, a console page to try frames in a browser;
+/// * `GET <root>channels-binding.mjs` (the JavaScript client, with its
+///   `.d.ts` and `channels-binding-react.mjs`) and `GET
+///   <root>api/channels-binding.d.ts` (TypeScript types of the bindings).
 ///
 /// The identity is the one an authentication layer put into the request's
 /// extensions, as for the WebSocket; every event layer of `E` applies to
