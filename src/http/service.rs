@@ -21,7 +21,7 @@ use tower::{Service, ServiceExt};
 use super::config::HttpConfig;
 use super::query::search_data;
 use super::route::{DataFrom, Route, route};
-use super::{asyncapi, openapi, respond, sse};
+use super::{asyncapi, client_assets, openapi, respond, sse, typescript};
 use crate::body::{Body, BoxError, full};
 use crate::shutdown::Shutdown;
 
@@ -32,6 +32,7 @@ const CONSOLE: &str = include_str!("console.html");
 struct Catalog {
     openapi: Bytes,
     asyncapi: Bytes,
+    typescript: client_assets::Asset,
 }
 
 /// The HTTP side of the API (`docs/PROTOCOL.md` §4), over an event stack `E`:
@@ -46,7 +47,10 @@ struct Catalog {
 /// * `GET api/<stream>/events`, the change feed as Server-Sent Events;
 /// * `GET api/openapi.json` and `GET api/asyncapi.json`, generated from the
 ///   declared bindings;
-/// * `GET <root>`, a console page to try frames in a browser.
+/// * `GET <root>`, a console page to try frames in a browser;
+/// * `GET <root>channels-binding.mjs` (the JavaScript client, with its
+///   `.d.ts` and `channels-binding-react.mjs`) and `GET
+///   <root>api/channels-binding.d.ts` (TypeScript types of the bindings).
 ///
 /// The identity is the one an authentication layer put into the request's
 /// extensions, as for the WebSocket; every event layer of `E` applies to
@@ -96,6 +100,7 @@ impl<E> HttpApi<E> {
         let catalog = Catalog {
             openapi: encode(openapi::openapi_document(&descriptions, &handlers, &config.root)),
             asyncapi: encode(asyncapi::asyncapi_document(&descriptions, &handlers, &config.root)),
+            typescript: client_assets::typescript_asset(typescript::typescript_declarations(&descriptions, &handlers)),
         };
         Self {
             events,
@@ -223,6 +228,9 @@ where
         let (parts, body) = request.into_parts();
         let identity = parts.extensions.get::<Identity>().cloned().unwrap_or_default();
         let client_addr = parts.extensions.get::<ClientAddr>().copied();
+        if let Some(response) = client_assets::respond(&parts, &self.config.root, &self.catalog.typescript) {
+            return response;
+        }
         match route(&parts.method, parts.uri.path(), &self.config.root) {
             Route::Frame => {
                 // The frame endpoint answers frames, even when there is no frame to read.
