@@ -349,6 +349,17 @@ fn text_input_is_validated(addr: &str) {
     assert_eq!(create.status, 422);
     assert_eq!(create.json()["fields"]["username"][0], "may not be empty");
 
+    // A sign-in with NUL in it is refused as input, not as a database error
+    // (PostgreSQL answered 503 here).
+    let login = request(
+        addr,
+        "POST",
+        "/",
+        r#"{"event":"auth.login","data":{"username":"\u0000","password":"demo"}}"#,
+    );
+    assert_eq!(login.status, 422, "{}", String::from_utf8_lossy(&login.body));
+    assert_eq!(login.json()["error"]["code"], "validation");
+
     let unchanged = request(addr, "GET", "/api/auth.User/5763", "").json();
     assert_eq!(unchanged["username"], "Admin");
     assert_eq!(unchanged["email"], "admin@admin.com");
