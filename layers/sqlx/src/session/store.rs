@@ -334,3 +334,41 @@ impl SessionStore {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_of_one_session_share_its_signal_until_revoked() {
+        let revocations = Revocations::default();
+        let first = revocations.signal("a");
+        let second = revocations.signal("a");
+        assert!(first.same(&second));
+        let other = revocations.signal("b");
+        revocations.revoke("a");
+        assert!(first.is_revoked() && second.is_revoked());
+        assert!(!other.is_revoked(), "only the signed-out session ends");
+        // A session looked up again after revocation (the row is gone, so
+        // only a racing lookup could) gets a fresh signal, not a dead one.
+        assert!(!revocations.signal("a").is_revoked());
+    }
+
+    #[test]
+    fn the_registry_forgets_sessions_nobody_holds() {
+        let revocations = Revocations::default();
+        let held: Vec<Revocation> = (0..10).map(|n| revocations.signal(&format!("held{n}"))).collect();
+        // Unknown tokens, lookups that ended: nothing keeps their signal.
+        for n in 0..10_000 {
+            drop(revocations.signal(&format!("gone{n}")));
+        }
+        assert!(
+            revocations.len() <= 2 * held.len() + MIN_SWEEP,
+            "{} entries for {} live sessions",
+            revocations.len(),
+            held.len()
+        );
+        revocations.revoke("held3");
+        assert!(held[3].is_revoked(), "live entries survive the sweeps");
+    }
+}
