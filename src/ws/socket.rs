@@ -241,7 +241,12 @@ where
                     // The connection is gone: nothing more to follow.
                     Err(_) => Err(End::Gone),
                 },
-                end = async { ending.as_mut().expect("guarded").await }, if ending.is_some() => {
+                end = async {
+                    match ending {
+                        Some(ending) => ending.await,
+                        None => std::future::pending().await,
+                    }
+                }, if ending.is_some() => {
                     self.on_credentials_end(end)
                 }
                 () = &mut write_deadline, if self.writer.busy() => self.on_write_deadline(write_deadline.as_mut()),
@@ -434,7 +439,13 @@ where
             reason: Utf8Bytes::from_static(reason),
         };
         self.writer.queue(Message::Close(Some(frame)));
-        let sent = tokio::time::timeout(self.config.write_timeout, self.writer.drive()).await;
+        // Shutdown does not wait on slow peers: the server has its own drain bound.
+        let patience = if code == CloseCode::Away {
+            CLOSE_DRAIN
+        } else {
+            self.config.write_timeout
+        };
+        let sent = tokio::time::timeout(patience, self.writer.drive()).await;
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
