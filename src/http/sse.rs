@@ -3,12 +3,15 @@
 //! else (so anonymous rejection, rate limits and read scopes apply), on a
 //! hub connection whose pushes become the SSE body: `seq`/`epoch` are the
 //! event ids, and `Last-Event-ID` resumes through the hub's bounded history.
+//! A feed lives no longer than the credentials it was opened with: it ends
+//! at their expiry or when they are revoked (the session signed out).
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use channels_binding_core::hub::{Outbox, StreamPosition};
+use channels_binding_core::{CredentialsEnd, Identity};
 use futures_util::stream;
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -67,6 +70,22 @@ struct Feed {
     first: Option<Bytes>,
     keep_alive: tokio::time::Interval,
     shutdown: Shutdown,
+    /// Set once the last chunk (why the feed ends) went out.
+    ended: bool,
+}
+
+/// Completes when the credentials of a feed's identity end (never for anonymous).
+async fn credentials_end(identity: &Identity) -> CredentialsEnd {
+    match identity.principal() {
+        Some(principal) => principal.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The last chunk of a feed whose credentials ended: a comment, so that
+/// nothing is mistaken for an event, then the body ends.
+fn ended_chunk(end: CredentialsEnd) -> Bytes {
+    Bytes::from(format!(": {}\n\n", end.reason()))
 }
 
 /// The `data` of the `subscribe` event that opens a feed: `since` from a
@@ -104,15 +123,25 @@ pub(crate) fn stream(
         first: Some(Bytes::from(first)),
         keep_alive: interval,
         shutdown,
+        ended: false,
     };
     let events = stream::unfold(state, |mut state| async move {
         if let Some(first) = state.first.take() {
             return Some((Ok::<_, BoxError>(Frame::data(first)), state));
         }
+        if state.ended {
+            return None;
+        }
         let connection = state.outbox.connection().clone();
+        let identity = connection.identity();
         let chunk = tokio::select! {
             biased;
             () = state.shutdown.triggered() => return None,
+            // Before pushes: nothing is delivered once the credentials ended.
+            end = credentials_end(&identity) => {
+                state.ended = true;
+                ended_chunk(end)
+            }
             // A client that falls behind is dropped; it resumes with Last-Event-ID.
             () = connection.overflowed() => return None,
             pushed = state.outbox.recv() => sse_event(&pushed?.frame),

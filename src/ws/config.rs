@@ -8,14 +8,23 @@ use std::time::Duration;
 /// (tungstenite's 128 KiB default read buffer alone would cost ~134 KiB per
 /// idle socket), a 64 KiB frame limit, 64 concurrent requests per socket.
 ///
+/// A peer that does not read costs a bounded amount and nobody else's time:
+/// its requests still run to their end (they never hold a pool connection
+/// waiting for it), their replies wait in a queue of at most
+/// [`max_queued_bytes`](Self::max_queued_bytes), and a frame it does not take
+/// within [`write_timeout`](Self::write_timeout) closes it (1013).
+///
 /// ```
 /// use std::time::Duration;
 /// use channels_binding::ws::WebSocketConfig;
 ///
 /// let config = WebSocketConfig::default()
 ///     .max_message_size(16 * 1024)
-///     .ping_interval(Duration::from_secs(10));
+///     .ping_interval(Duration::from_secs(10))
+///     .write_timeout(Duration::from_secs(5))
+///     .max_queued_bytes(256 * 1024);
 /// assert_eq!(config.max_message_size, 16 * 1024);
+/// assert_eq!(config.write_timeout, Duration::from_secs(5));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -36,6 +45,14 @@ pub struct WebSocketConfig {
     /// Sockets that may be open at once through one service; past it the
     /// upgrade is answered 503.
     pub max_connections: usize,
+    /// Longest a frame may take to reach the peer (the peer must read it);
+    /// past it the socket is closed as a slow consumer (1013, or a plain TCP
+    /// close when not even the close frame gets through).
+    pub write_timeout: Duration,
+    /// Bytes of replies and pushes that may wait for the peer to read; past
+    /// it the socket is closed with 1013. Bounds a socket's memory whatever
+    /// the size of its replies.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -48,6 +65,8 @@ impl Default for WebSocketConfig {
             read_buffer_size: 4 * 1024,
             write_buffer_size: 4 * 1024,
             max_connections: 100_000,
+            write_timeout: Duration::from_secs(10),
+            max_queued_bytes: 1024 * 1024,
         }
     }
 }
@@ -99,6 +118,20 @@ impl WebSocketConfig {
     #[must_use]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self::write_timeout).
+    #[must_use]
+    pub fn write_timeout(mut self, after: Duration) -> Self {
+        self.write_timeout = after;
+        self
+    }
+
+    /// Sets [`max_queued_bytes`](Self::max_queued_bytes).
+    #[must_use]
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
         self
     }
 

@@ -31,7 +31,7 @@ mod router;
 pub use client_addr::ClientAddr;
 pub use event::Event;
 pub use hub::Hub;
-pub use identity::{Identity, Principal};
+pub use identity::{CredentialsEnd, Identity, Principal, Revocation, WeakRevocation};
 pub use reply::{IntoReply, Json, Reply};
 pub use reply_headers::ReplyHeaders;
 pub use router::{

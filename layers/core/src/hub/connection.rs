@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::hub::HubInner;
 use crate::identity::Identity;
@@ -33,8 +33,10 @@ pub struct Outbound {
 
 pub(crate) struct ConnectionInner {
     id: u64,
-    /// Switchable in-band (sign-in and sign-out on an open socket).
-    identity: std::sync::RwLock<Identity>,
+    /// Switchable in-band (sign-in and sign-out on an open socket); a watch,
+    /// so that the transport can follow the new identity's expiry and
+    /// revocation.
+    identity: watch::Sender<Identity>,
     tx: mpsc::Sender<Outbound>,
     overflowed: AtomicBool,
     overflow: Notify,
@@ -75,7 +77,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let inner = ConnectionInner {
             id,
-            identity: std::sync::RwLock::new(identity),
+            identity: watch::Sender::new(identity),
             tx,
             overflowed: AtomicBool::new(false),
             overflow: Notify::new(),
@@ -91,19 +93,32 @@ impl Connection {
 
     /// The connection's current identity (cheap: an `Arc` clone).
     pub fn identity(&self) -> Identity {
-        self.inner
-            .identity
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |identity| identity.clone())
+        self.inner.identity.borrow().clone()
+    }
+
+    /// Follows the connection's identity: the receiver sees each in-band
+    /// change (sign-in or sign-out on an open socket), so that the
+    /// transport can close the connection when the credentials it now
+    /// carries expire or are revoked.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use channels_binding_core::{Hub, Identity, Principal};
+    ///
+    /// let hub = Hub::new();
+    /// let outbox = hub.connect(Identity::anonymous());
+    /// let mut identity = outbox.connection().watch_identity();
+    /// hub.set_identity(outbox.connection(), Identity::from(Principal::new("7")));
+    /// identity.changed().await.expect("the connection is alive");
+    /// assert_eq!(identity.borrow_and_update().id(), Some("7"));
+    /// # }
+    /// ```
+    pub fn watch_identity(&self) -> watch::Receiver<Identity> {
+        self.inner.identity.subscribe()
     }
 
     pub(crate) fn replace_identity(&self, identity: Identity) -> Identity {
-        let mut slot = self
-            .inner
-            .identity
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::replace(&mut *slot, identity)
+        self.inner.identity.send_replace(identity)
     }
 
     /// Queues a frame without waiting.
