@@ -250,10 +250,9 @@ impl SessionAuth {
         let expires = session.expires_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let data = json!({ "user": principal.id(), "is_staff": principal.is_staff(), "expires_at": expires });
         if let Some(connection) = connection {
-            let identity = principal
-                .expires_at(session.expires_at)
-                .attribute("session", session.digest.clone());
-            hub.set_identity(connection, Identity::from(identity));
+            // The session's expiry and sign-out signal travel with the
+            // identity, so the socket ends with the session.
+            hub.set_identity(connection, Identity::from(session.principal(principal)));
         }
         let cookie = self.cookie.set(&session.token, self.store.ttl().as_secs());
         Reply::ok(data).with_extension(ReplyHeaders::new().with(SET_COOKIE, cookie))
