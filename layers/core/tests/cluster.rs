@@ -315,10 +315,13 @@ async fn a_node_that_missed_changes_catches_up_from_history() {
     let payload = serde_json::to_vec(&json!({"kind": "updated", "pk": 2, "object": {"id": 2}})).unwrap();
     for _ in 0..5000 {
         broker
-            .publish(vec![channels_binding_core::hub::Outgoing {
-                stream: NOTES.into(),
-                payload: payload.clone().into(),
-            }])
+            .publish(
+                &key(),
+                vec![channels_binding_core::hub::Outgoing {
+                    stream: NOTES.into(),
+                    payload: payload.clone().into(),
+                }],
+            )
             .await
             .unwrap();
     }
@@ -378,4 +381,11 @@ async fn stats_count_connections_and_queued_frames() {
     assert_eq!(stats.streams, 1);
     assert!(hub.broker().is_none());
     assert!(hub.broker_connected());
+}
+
+/// A key no other batch of this test run has.
+fn key() -> channels_binding_core::hub::BatchKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = format!("test-{}", std::process::id());
+    channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
