@@ -389,3 +389,19 @@ fn key() -> channels_binding_core::hub::BatchKey {
     let run = format!("test-{}", std::process::id());
     channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
+
+#[tokio::test]
+async fn a_memory_broker_publishes_a_batch_once_per_key() {
+    use channels_binding_core::hub::{Broker, Outgoing};
+    let broker = MemoryBroker::new();
+    let once = key();
+    let batch = vec![Outgoing {
+        stream: NOTES.into(),
+        payload: "{}".into(),
+    }];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    broker.publish(&once, batch.clone()).await.unwrap();
+    assert_eq!(broker.position(NOTES).await.unwrap().seq, 1);
+    broker.publish(&key(), batch).await.unwrap();
+    assert_eq!(broker.position(NOTES).await.unwrap().seq, 2);
+}

@@ -476,3 +476,32 @@ async fn feeds_end_their_task_when_dropped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_batch_sent_again_under_its_key_is_published_once() {
+    let prefix = unique_prefix("once");
+    let Some(broker) = connect(builder(&prefix)).await else {
+        return;
+    };
+    let mut feed = broker.listen();
+    connected(&mut feed).await;
+    let once = key();
+    let batch = vec![change("o.O", "x1"), change("o.O", "x2")];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    // A retry after a lost reply, or one that waited in a hung Redis.
+    broker.publish(&once, batch.clone()).await.unwrap();
+    broker.publish(&once, batch).await.unwrap();
+    broker.publish(&key(), vec![change("o.O", "y")]).await.unwrap();
+    let got = changes(&mut feed, 3).await;
+    let seen: Vec<(u64, Vec<u8>)> = got.iter().map(|c| (c.position.seq, c.payload.to_vec())).collect();
+    assert_eq!(seen, [(1, b"x1".to_vec()), (2, b"x2".to_vec()), (3, b"y".to_vec())]);
+    assert_eq!(broker.position("o.O").await.unwrap().seq, 3);
+    // The key is kept no longer than history.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:batch:{once}"))
+        .query_async(&mut redis::Client::open(common::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap())
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 300_000, "{ttl}");
+    delete_prefix(&prefix).await;
+}

@@ -416,3 +416,25 @@ async fn payloads_must_be_text() {
     assert_eq!(broker.position("s").await.unwrap().seq, 0, "the batch is refused whole");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn a_batch_sent_again_under_its_key_is_published_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let broker = broker(&db, PgBrokerConfig::default()).await;
+    let mut feed = listening(&broker).await;
+    let once = key();
+    let batch = vec![out("s", "x1"), out("s", "x2")];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    // A retry after a lost reply, and two concurrent ones: nothing more.
+    broker.publish(&once, batch.clone()).await.unwrap();
+    let (left, right) = tokio::join!(broker.publish(&once, batch.clone()), broker.publish(&once, batch));
+    left.unwrap();
+    right.unwrap();
+    broker.publish(&key(), vec![out("s", "y")]).await.unwrap();
+    assert_eq!(
+        changes(&mut feed, 3).await,
+        [triple("s", 1, "x1"), triple("s", 2, "x2"), triple("s", 3, "y")]
+    );
+    quiet(&mut feed).await;
+    assert_eq!(broker.position("s").await.unwrap().seq, 3);
+}

@@ -139,11 +139,10 @@ pub enum BrokerError {
 ///   it, so a lost reply or a broker that hung and then ran both the
 ///   request and its retry delivers each change once. The window is the
 ///   broker's history age (5 minutes by default for every broker here):
-///   a retry arriving later than that, after a first attempt that did run,
-///   would be published twice. Without a reply the hub cannot know whether
-///   a batch ran, so a broker unreachable for longer than the window is the
-///   one case where a change may still arrive twice (under two sequence
-///   numbers); a subscriber then sees a duplicate, never a gap.
+///   only a first attempt that ran, followed by a retry that reaches the
+///   broker more than the window later (a broker that hung or stayed
+///   unreachable that long), publishes a change twice, under two sequence
+///   numbers.
 /// * What this does not cover: changes still queued in a process that dies
 ///   before the broker took them are lost with it (the queue lives in
 ///   memory), and their subscribers are not told.
