@@ -1,6 +1,6 @@
 //! Chaos tests over quickstart processes: the channel layer's bad days.
 //!
-//! * A reply lost after Redis ran the publish, and a Redis that hangs
+//! * A reply lost after Redis or PostgreSQL ran the publish, and a Redis that hangs
 //!   (SIGSTOP) past the command timeout: every acknowledged write reaches the
 //!   subscriber on the other process once, in `seq` order, with no duplicate
 //!   (the link retries under the batch's idempotency key).
@@ -129,8 +129,12 @@ async fn subscribe(client: &mut Client, stream: &str) -> Value {
 
 /// Creates a note; every write is answered, and a success means committed.
 async fn write_note(writer: &mut Client, n: usize) -> i64 {
+    write_titled(writer, &format!("c{n}")).await
+}
+
+async fn write_titled(writer: &mut Client, title: &str) -> i64 {
     let reply = writer
-        .call(json!({"event": "notes.Note.create", "data": {"title": format!("c{n}"), "body": ""}}))
+        .call(json!({"event": "notes.Note.create", "data": {"title": title, "body": ""}}))
         .await;
     assert!(
         reply.get("error").is_none(),
@@ -184,6 +188,7 @@ async fn receive(reader: &mut Client, acknowledged: &[i64], wait: Duration) -> R
             _ => panic!("unexpected push {push}"),
         }
     }
+    let took = started.elapsed();
     // Anything late would be a duplicate.
     while let Ok(push) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await {
         if push["event"] == "notes.Note.created" {
@@ -194,7 +199,7 @@ async fn receive(reader: &mut Client, acknowledged: &[i64], wait: Duration) -> R
         delivered: seen.len(),
         duplicates,
         resynced: false,
-        took: started.elapsed(),
+        took,
     }
 }
 
@@ -263,8 +268,44 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Writes on `a` (whose channel layer goes through `proxy`), loses the reply
+/// of one publish, and checks that `b`'s subscriber gets every write once.
+async fn a_lost_reply_is_published_once(a: &Quickstart, b: &Quickstart, proxy: &ChaosProxy, layer: &str) {
+    let mut reader = socket(b, Some("1")).await;
+    subscribe(&mut reader, "notes.Note").await;
+    let mut writer = socket(a, Some("1")).await;
+
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    // Let those go out, then lose the reply of the next publish.
+    let first = receive(&mut reader, &acknowledged, Duration::from_secs(10)).await;
+    assert_eq!((first.delivered, first.duplicates, first.resynced), (5, 0, false));
+    // The publish of this change (its payload holds the title) runs, and
+    // its reply is lost.
+    proxy.lose_reply_to(b"reply-to-lose");
+    acknowledged.push(write_titled(&mut writer, "reply-to-lose").await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.reply_lost() {
+        assert!(Instant::now() < deadline, "the publish never went through the proxy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for n in 6..15 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    let rest = receive(&mut reader, &acknowledged[5..], Duration::from_secs(10)).await;
+    eprintln!("{layer}, reply lost: acknowledged 10, {rest:?}");
+    assert!(!rest.resynced, "nothing was lost: no resync needed");
+    assert_eq!(
+        rest.duplicates, 0,
+        "the retry of a batch that ran is not published again"
+    );
+    assert_eq!(rest.delivered, 10);
+}
+
 #[tokio::test]
-async fn a_publish_whose_reply_is_lost_is_delivered_once() {
+async fn a_publish_whose_reply_is_lost_is_delivered_once_on_redis() {
     let Some(redis) = redis_addr().await else {
         return;
     };
@@ -276,35 +317,40 @@ async fn a_publish_whose_reply_is_lost_is_delivered_once() {
     // The writer reaches Redis through the proxy; the reader directly.
     let a = start(&database, &format!("redis://{}", proxy.addr()), &prefix).await;
     let b = start(&database, &redis_url(), &prefix).await;
-    let mut reader = socket(&b, Some("1")).await;
-    subscribe(&mut reader, "notes.Note").await;
-    let mut writer = socket(&a, Some("1")).await;
+    a_lost_reply_is_published_once(&a, &b, &proxy, "redis").await;
+}
 
-    let mut acknowledged = Vec::new();
-    for n in 0..5 {
-        acknowledged.push(write_note(&mut writer, n).await);
-    }
-    // Let those go out, then lose the reply of the next publish.
-    let first = receive(&mut reader, &acknowledged, Duration::from_secs(10)).await;
-    assert_eq!((first.delivered, first.duplicates, first.resynced), (5, 0, false));
-    proxy.lose_next_reply();
-    acknowledged.push(write_note(&mut writer, 5).await);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !proxy.reply_lost() {
-        assert!(Instant::now() < deadline, "the publish never went through the proxy");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for n in 6..15 {
-        acknowledged.push(write_note(&mut writer, n).await);
-    }
-    let rest = receive(&mut reader, &acknowledged[5..], Duration::from_secs(10)).await;
-    eprintln!("reply lost: acknowledged 10, {rest:?}");
-    assert!(!rest.resynced, "nothing was lost: no resync needed");
-    assert_eq!(
-        rest.duplicates, 0,
-        "the retry of a batch that ran is not published again"
-    );
-    assert_eq!(rest.delivered, 10);
+/// `url` with its `host:port` replaced by `addr`, and the address it had.
+fn through(url: &str, addr: SocketAddr) -> (String, SocketAddr) {
+    let after_scheme = url.find("://").unwrap() + 3;
+    let host_start = url[after_scheme..]
+        .find('@')
+        .map_or(after_scheme, |at| after_scheme + at + 1);
+    let host_end = url[host_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |end| host_start + end);
+    let original = &url[host_start..host_end];
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(original)
+        .unwrap()
+        .next()
+        .unwrap();
+    (format!("{}{addr}{}", &url[..host_start], &url[host_end..]), upstream)
+}
+
+#[tokio::test]
+async fn a_publish_whose_reply_is_lost_is_delivered_once_on_postgres() {
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    // Both processes reach the PostgreSQL channel layer through proxies (so
+    // neither installs capture triggers: every change goes through the
+    // link); only the writer's proxy loses a reply.
+    let (_, upstream) = through(&database, "127.0.0.1:1".parse().unwrap());
+    let lossy = ChaosProxy::start(upstream).await;
+    let plain = ChaosProxy::start(upstream).await;
+    let a = start(&database, &through(&database, lossy.addr()).0, "unused").await;
+    let b = start(&database, &through(&database, plain.addr()).0, "unused").await;
+    a_lost_reply_is_published_once(&a, &b, &lossy, "postgres").await;
 }
 
 #[tokio::test]

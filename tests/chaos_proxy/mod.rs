@@ -9,15 +9,14 @@
 //!   (bytes wait in the sockets, as with a server that hangs); forwarding
 //!   resumes when the fault is lifted.
 //! * [`Fault::Drop`]: cuts every connection and cuts new ones at once.
-//! * [`ChaosProxy::lose_next_reply`]: the next request (on whichever
-//!   connection sends one) reaches the server, its reply is swallowed and that
-//!   connection cut: the command ran, and the client cannot know.
+//! * [`ChaosProxy::lose_reply_to`]: the next request holding some bytes (a
+//!   change's payload, say) reaches the server, its reply is swallowed and
+//!   that connection cut: the command ran, and the client cannot know.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,9 +41,12 @@ pub enum Fault {
 pub struct ChaosProxy {
     addr: SocketAddr,
     fault: watch::Sender<Fault>,
-    lose_reply: Arc<AtomicBool>,
+    lose_reply: Armed,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The bytes whose request loses its reply, until it happened.
+type Armed = Arc<Mutex<Option<Vec<u8>>>>;
 
 /// Chunks a connection reads at once.
 const CHUNK: usize = 16 * 1024;
@@ -55,7 +57,7 @@ impl ChaosProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (fault, _) = watch::channel(Fault::Pass);
-        let lose_reply = Arc::new(AtomicBool::new(false));
+        let lose_reply: Armed = Arc::new(Mutex::new(None));
         let faults = fault.clone();
         let armed = lose_reply.clone();
         let task = tokio::spawn(async move {
@@ -84,15 +86,15 @@ impl ChaosProxy {
         self.fault.send_replace(fault);
     }
 
-    /// The next request is forwarded, its reply swallowed and its
-    /// connection cut.
-    pub fn lose_next_reply(&self) {
-        self.lose_reply.store(true, Ordering::SeqCst);
+    /// The next request whose bytes hold `marker` is forwarded, its reply
+    /// swallowed and its connection cut.
+    pub fn lose_reply_to(&self, marker: &[u8]) {
+        *self.lose_reply.lock().unwrap() = Some(marker.to_vec());
     }
 
     /// Whether the armed reply loss happened.
     pub fn reply_lost(&self) -> bool {
-        !self.lose_reply.load(Ordering::SeqCst)
+        self.lose_reply.lock().unwrap().is_none()
     }
 }
 
@@ -116,12 +118,7 @@ async fn dropped(mut faults: watch::Receiver<Fault>) {
     let _ = faults.wait_for(|fault| *fault == Fault::Drop).await;
 }
 
-async fn connection(
-    client: TcpStream,
-    upstream: SocketAddr,
-    mut faults: watch::Receiver<Fault>,
-    lose_reply: Arc<AtomicBool>,
-) {
+async fn connection(client: TcpStream, upstream: SocketAddr, mut faults: watch::Receiver<Fault>, lose_reply: Armed) {
     // A blackholed connection is accepted, and only then left hanging.
     if !passable(&mut faults).await {
         return;
@@ -148,8 +145,15 @@ async fn connection(
             if !passable(&mut request_faults).await {
                 return;
             }
-            if lose_reply.swap(false, Ordering::SeqCst) {
-                lose_tx.send_replace(true);
+            {
+                let mut armed = lose_reply.lock().unwrap();
+                let hit = armed
+                    .as_deref()
+                    .is_some_and(|marker| buf[..n].windows(marker.len()).any(|window| window == marker));
+                if hit {
+                    *armed = None;
+                    lose_tx.send_replace(true);
+                }
             }
             if server_write.write_all(&buf[..n]).await.is_err() {
                 return;
