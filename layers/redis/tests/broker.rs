@@ -499,7 +499,13 @@ async fn a_batch_sent_again_under_its_key_is_published_once() {
     // The key is kept no longer than history.
     let ttl: i64 = redis::cmd("PTTL")
         .arg(format!("{prefix}:batch:{once}"))
-        .query_async(&mut redis::Client::open(common::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap())
+        .query_async(
+            &mut redis::Client::open(common::redis_url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert!(ttl > 0 && ttl <= 300_000, "{ttl}");

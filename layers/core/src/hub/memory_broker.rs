@@ -55,6 +55,9 @@ impl State {
 /// [`lose_history`](Self::lose_history) play the part of an outage and of a
 /// restart that loses everything.
 ///
+/// Like every broker, it publishes a batch once per [`BatchKey`]: it
+/// remembers the keys of the history age (at most 65 536 of them).
+///
 /// ```
 /// use channels_binding_core::hub::{BatchKey, Broker, MemoryBroker, Outgoing};
 ///
