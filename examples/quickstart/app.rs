@@ -126,7 +126,8 @@ async fn connect(url: &str) -> Result<Database, BoxError> {
 pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<DemoService, BoxError> {
     refuse_unsupported(settings)?;
     let pool = connect(&settings.database_url).await?;
-    demo_data::install(&pool).await?;
+    // Held to the end of start-up: every DDL and the demo rows below, once at a time.
+    let _installing = demo_data::install(&pool).await?;
     let sessions = auth::sessions(&pool, settings).await?;
     let strategies = auth::strategies(settings, &pool, &sessions)?;
     // The original README's exchange saves a user anonymously; DEMO.md's
@@ -152,6 +153,8 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
         .binding(notes)
         .on("simple_reflexion.ping", ping)
         .on_blocking("simple_reflexion.sync_ping", sync_ping);
+    // Every stream's codec before the first change arrives from another process.
+    router.register_codecs(&hub);
 
     // One budget per identity (else per IP) for HTTP requests and events alike.
     let limiter = settings

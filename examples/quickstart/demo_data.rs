@@ -7,8 +7,63 @@
 //! default) puts Admin first on page 2, as in the original README's exchange.
 //! `notes_note` holds one note of `user1` and one of Admin. Every demo user's
 //! password is `demo` (see `DEMO_PASSWORD_HASH`).
+//!
+//! On PostgreSQL several processes may start at once on an empty database
+//! (the README's "three processes behind one address"): [`install`] takes
+//! an advisory lock first and hands it back as an [`Installing`] guard, so
+//! that the tables, the rows and everything else start-up installs (the
+//! session table, capture triggers) are made by one process at a time, and
+//! the others find them made.
+
+use std::time::Duration;
 
 use channels_binding::models::Database;
+use sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
+
+/// The key of the session-level advisory lock of start-up (`"cbquicks"` in
+/// ASCII), apart from the channel layer's own installation lock.
+const START_LOCK: i64 = 0x6362_7175_6963_6b73;
+
+/// How long a process waits for another one's start-up before giving up.
+const START_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Start-up's advisory lock on PostgreSQL, held by a connection of its own
+/// (outside the pool, so it goes back to no one still locked) until dropped.
+/// Nothing on SQLite, whose database file serializes writers itself.
+pub struct Installing {
+    connection: Option<PgConnection>,
+}
+
+impl Drop for Installing {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            // Closing the session releases the lock; a connection dropped
+            // without closing releases it too, when the server sees it go.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = connection.close().await;
+                });
+            }
+        }
+    }
+}
+
+/// Takes start-up's advisory lock on `pool`'s database, waiting (at most
+/// [`START_LOCK_WAIT`]) for another process's start-up to finish.
+async fn lock_start(pool: &sqlx::PgPool) -> Result<Installing, sqlx::Error> {
+    let mut connection = pool.acquire().await?.detach();
+    sqlx::query(&format!("SET lock_timeout = '{}s'", START_LOCK_WAIT.as_secs()))
+        .execute(&mut connection)
+        .await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(START_LOCK)
+        .execute(&mut connection)
+        .await?;
+    Ok(Installing {
+        connection: Some(connection),
+    })
+}
 
 /// Argon2id (m=19 MiB, t=2, p=1) of the password `demo`, made once offline:
 /// a demo must not spend start-up hashing 102 passwords.
@@ -80,7 +135,19 @@ macro_rules! on_pool {
 }
 
 /// Creates the tables and inserts the demo rows when `auth_user` is empty.
-pub async fn install(database: &Database) -> Result<(), sqlx::Error> {
+/// On PostgreSQL, first takes start-up's advisory lock and returns it: keep
+/// the guard until everything else start-up installs is installed.
+pub async fn install(database: &Database) -> Result<Installing, sqlx::Error> {
+    let installing = match database {
+        Database::Postgres(pool) => lock_start(pool).await?,
+        _ => Installing { connection: None },
+    };
+    create(database).await?;
+    Ok(installing)
+}
+
+/// The tables and rows, under the lock on PostgreSQL.
+async fn create(database: &Database) -> Result<(), sqlx::Error> {
     let postgres = matches!(database, Database::Postgres(_));
     let schema = if postgres { POSTGRES_SCHEMA } else { SQLITE_SCHEMA };
     on_pool!(database, pool => sqlx::raw_sql(schema).execute(pool).await.map(drop))?;

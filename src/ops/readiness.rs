@@ -32,8 +32,13 @@ struct Check {
 /// each bounded by a timeout, and answers
 ///
 /// * `200` with `{"status":"ready","checks":{"database":"ok",…}}` when all pass;
+///   a check that passed, but only after [`slow_after`](Self::slow_after)
+///   (a broker under load, say), reports `"slow"` instead of `"ok"` and
+///   still counts as ready: it delivers, late, and taking the process out
+///   would move its load onto the others;
 /// * `503` with `{"status":"unavailable","checks":{"database":"ok","channel_layer":"unavailable"}}`
-///   when any fails, times out or panics.
+///   when any fails, times out or panics: a dependency that does not
+///   answer within the [timeout](Self::timeout) is taken as dead.
 ///
 /// A failure's detail goes to the log (`tracing::warn!`), never into the
 /// response: error texts may name hosts, users or SQL. Responses carry
@@ -64,19 +69,32 @@ struct Check {
 pub struct Readiness {
     checks: Arc<Vec<Check>>,
     timeout: Duration,
+    slow_after: Duration,
 }
 
 impl Readiness {
-    /// The default time each check has to pass: 2 seconds.
+    /// The default time each check has to pass: 5 seconds. Set the
+    /// orchestrator's probe timeout above it.
     ///
     /// ```
     /// use std::time::Duration;
     ///
     /// use channels_binding::ops::Readiness;
     ///
-    /// assert_eq!(Readiness::DEFAULT_TIMEOUT, Duration::from_secs(2));
+    /// assert_eq!(Readiness::DEFAULT_TIMEOUT, Duration::from_secs(5));
     /// ```
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The default time after which a passing check reports `"slow"`: 1 second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use channels_binding::ops::Readiness;
+    ///
+    /// assert_eq!(Readiness::DEFAULT_SLOW_AFTER, Duration::from_secs(1));
+    /// ```
+    pub const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(1);
 
     /// A probe with no checks yet (it answers `200` until checks are added).
     ///
@@ -90,6 +108,7 @@ impl Readiness {
         Self {
             checks: Arc::new(Vec::new()),
             timeout: Self::DEFAULT_TIMEOUT,
+            slow_after: Self::DEFAULT_SLOW_AFTER,
         }
     }
 
@@ -133,7 +152,7 @@ impl Readiness {
         self
     }
 
-    /// Sets the time each check has to pass (default 2 s); a check still
+    /// Sets the time each check has to pass (default 5 s); a check still
     /// running then counts as unavailable.
     ///
     /// ```
@@ -146,6 +165,33 @@ impl Readiness {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the time after which a check that passes reports `"slow"`
+    /// (default 1 s); the probe still answers `200`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use channels_binding::ops::Readiness;
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let ready = Readiness::new()
+    ///     .slow_after(Duration::from_millis(100))
+    ///     .check("channel_layer", || async {
+    ///         tokio::time::sleep(Duration::from_millis(300)).await;
+    ///         Ok::<(), String>(())
+    ///     });
+    /// let request = http::Request::get("/ready").body(()).unwrap();
+    /// let response = ready.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn slow_after(mut self, slow_after: Duration) -> Self {
+        self.slow_after = slow_after;
         self
     }
 
@@ -164,18 +210,22 @@ impl Readiness {
     }
 
     /// Runs every check concurrently and builds the response.
-    async fn probe(checks: Arc<Vec<Check>>, timeout: Duration, head: bool) -> Response<Body> {
+    async fn probe(checks: Arc<Vec<Check>>, timeout: Duration, slow_after: Duration, head: bool) -> Response<Body> {
         let results = join_all(checks.iter().map(|check| {
             let run = check.run.clone();
             // Called inside the future, so that a panic while building it is caught too.
             let future = AssertUnwindSafe(async move { run().await }).catch_unwind();
-            tokio::time::timeout(timeout, future)
+            async move {
+                let started = tokio::time::Instant::now();
+                let result = tokio::time::timeout(timeout, future).await;
+                (result, started.elapsed())
+            }
         }))
         .await;
 
         let mut statuses = Map::new();
         let mut ready = true;
-        for (check, result) in checks.iter().zip(results) {
+        for (check, (result, took)) in checks.iter().zip(results) {
             let ok = match result {
                 Ok(Ok(Ok(()))) => true,
                 Ok(Ok(Err(error))) => {
@@ -192,7 +242,14 @@ impl Readiness {
                 }
             };
             ready &= ok;
-            let status = if ok { "ok" } else { "unavailable" };
+            let status = match (ok, took > slow_after) {
+                (false, _) => "unavailable",
+                (true, true) => {
+                    tracing::warn!(check = %check.name, ?took, "readiness check passed slowly");
+                    "slow"
+                }
+                (true, false) => "ok",
+            };
             statuses.insert(check.name.clone(), Value::from(status));
         }
 
@@ -227,6 +284,7 @@ impl fmt::Debug for Readiness {
         f.debug_struct("Readiness")
             .field("checks", &self.check_names().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
+            .field("slow_after", &self.slow_after)
             .finish()
     }
 }
@@ -245,7 +303,7 @@ impl<B> Service<Request<B>> for Readiness {
             return Box::pin(std::future::ready(Ok(method::not_allowed())));
         }
         let head = request.method() == Method::HEAD;
-        let probe = Self::probe(self.checks.clone(), self.timeout, head);
+        let probe = Self::probe(self.checks.clone(), self.timeout, self.slow_after, head);
         Box::pin(async move { Ok(probe.await) })
     }
 }

@@ -315,10 +315,13 @@ async fn a_node_that_missed_changes_catches_up_from_history() {
     let payload = serde_json::to_vec(&json!({"kind": "updated", "pk": 2, "object": {"id": 2}})).unwrap();
     for _ in 0..5000 {
         broker
-            .publish(vec![channels_binding_core::hub::Outgoing {
-                stream: NOTES.into(),
-                payload: payload.clone().into(),
-            }])
+            .publish(
+                &key(),
+                vec![channels_binding_core::hub::Outgoing {
+                    stream: NOTES.into(),
+                    payload: payload.clone().into(),
+                }],
+            )
             .await
             .unwrap();
     }
@@ -378,4 +381,27 @@ async fn stats_count_connections_and_queued_frames() {
     assert_eq!(stats.streams, 1);
     assert!(hub.broker().is_none());
     assert!(hub.broker_connected());
+}
+
+/// A key no other batch of this test run has.
+fn key() -> channels_binding_core::hub::BatchKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = format!("test-{}", std::process::id());
+    channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+#[tokio::test]
+async fn a_memory_broker_publishes_a_batch_once_per_key() {
+    use channels_binding_core::hub::{Broker, Outgoing};
+    let broker = MemoryBroker::new();
+    let once = key();
+    let batch = vec![Outgoing {
+        stream: NOTES.into(),
+        payload: "{}".into(),
+    }];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    broker.publish(&once, batch.clone()).await.unwrap();
+    assert_eq!(broker.position(NOTES).await.unwrap().seq, 1);
+    broker.publish(&key(), batch).await.unwrap();
+    assert_eq!(broker.position(NOTES).await.unwrap().seq, 2);
 }

@@ -31,6 +31,7 @@
 //! |-----|------|-------|
 //! | `{prefix}:state` | hash | field `epoch`: the current epoch; field `seq:{stream}`: the stream's last sequence number |
 //! | `{prefix}:history:{stream}` | list | the last `history_len` changes of the stream, oldest first, as `{unix_ms}\n{envelope}` |
+//! | `{prefix}:batch:{key}` | string | the epoch a batch was published in, kept `history_age`: marks the batch's [`BatchKey`] as published |
 //! | `{prefix}:changes` | pub/sub channel | every change of every stream, as an envelope |
 //!
 //! An envelope is `{stream}\n{epoch}\n{seq}\n{payload}`: stream names
@@ -38,13 +39,19 @@
 //! third newline is the payload, byte for byte.
 //!
 //! [`publish`](Broker::publish) runs one Lua script (with `EVALSHA`, loading
-//! it on `NOSCRIPT`) for the whole batch, in one round trip. For each change,
+//! it on `NOSCRIPT`) for the whole batch, in one round trip. The script first
+//! looks for the batch's key marker: when it exists, the batch ran already
+//! (its reply was lost, or Redis hung and now runs a request and its retry),
+//! and the script returns without publishing anything, so each change gets
+//! one sequence number and one delivery. Otherwise, for each change,
 //! in batch order, the script reads the epoch (creating a fresh random one if
 //! there is none), increments the stream's sequence number, appends the
 //! envelope with Redis' clock (`TIME`) to the stream's history, trims it to
 //! `history_len`, and `PUBLISH`es the envelope. Scripts run atomically, so
 //! the publish order on the channel is the sequence order of every stream,
-//! whichever node published.
+//! whichever node published. The script ends by writing the key marker,
+//! which expires after `history_age`: exactly-once holds for retries within
+//! that window (see [`Broker`]).
 //!
 //! ## Epochs and expiry
 //!
@@ -94,7 +101,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use channels_binding_core::hub::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay, StreamPosition};
+use channels_binding_core::hub::{
+    BatchKey, Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay, StreamPosition,
+};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -279,13 +288,14 @@ impl RedisBrokerBuilder {
 /// Cheap to clone: clones share the connection.
 ///
 /// ```no_run
-/// use channels_binding_core::hub::{Broker, Outgoing};
+/// use channels_binding_core::hub::{BatchKey, Broker, Outgoing};
 /// use channels_binding_redis::RedisBroker;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let broker = RedisBroker::builder("redis://127.0.0.1:6379").prefix("demo").connect().await?;
+/// let key = BatchKey::new("doc-example", 1);
 /// broker
-///     .publish(vec![Outgoing { stream: "shop.Order".into(), payload: r#"{"kind":"deleted","pk":7}"#.into() }])
+///     .publish(&key, vec![Outgoing { stream: "shop.Order".into(), payload: r#"{"kind":"deleted","pk":7}"#.into() }])
 ///     .await?;
 /// let position = broker.position("shop.Order").await?;
 /// assert!(position.seq >= 1);
@@ -404,7 +414,7 @@ impl RedisBroker {
         }
     }
 
-    async fn publish_batch(&self, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
+    async fn publish_batch(&self, key: &BatchKey, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -416,7 +426,7 @@ impl RedisBroker {
         }
         let keys = &self.inner.keys;
         let mut invocation = self.inner.publish.prepare_invoke();
-        invocation.key(&keys.state);
+        invocation.key(&keys.state).key(keys.batch(key));
         for change in &batch {
             invocation.key(keys.history(&change.stream));
         }
@@ -429,9 +439,12 @@ impl RedisBroker {
             invocation.arg(&*change.stream).arg(&change.payload[..]);
         }
         let invocation = &invocation;
-        let _epoch: String = self
+        let (_epoch, ran): (String, i64) = self
             .call(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await?;
+        if ran == 0 {
+            tracing::info!(batch = %key, "batch published already (a retry after a lost reply); not published again");
+        }
         Ok(())
     }
 
@@ -510,8 +523,8 @@ impl Broker for RedisBroker {
         "redis"
     }
 
-    fn publish(&self, batch: Vec<Outgoing>) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(self.publish_batch(batch))
+    fn publish<'a>(&'a self, key: &'a BatchKey, batch: Vec<Outgoing>) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.publish_batch(key, batch))
     }
 
     fn listen(&self) -> BoxStream<'static, BrokerEvent> {
@@ -561,6 +574,10 @@ impl Keys {
 
     fn history(&self, stream: &str) -> String {
         format!("{}:history:{stream}", self.prefix)
+    }
+
+    fn batch(&self, key: &BatchKey) -> String {
+        format!("{}:batch:{key}", self.prefix)
     }
 }
 

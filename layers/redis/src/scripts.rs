@@ -4,18 +4,26 @@
 //! the history and its place on the pub/sub channel always agree, whichever
 //! node published it.
 
-/// Sequences, records and publishes a batch of changes.
+/// Sequences, records and publishes a batch of changes, once per batch key.
 ///
 /// * `KEYS[1]`: the state hash (`epoch` and `seq:{stream}` fields).
-/// * `KEYS[1 + i]`: the history list of the `i`-th change's stream.
+/// * `KEYS[2]`: the batch's key marker (`{prefix}:batch:{key}`): when it
+///   exists the batch ran already, and the script only returns its epoch.
+/// * `KEYS[2 + i]`: the history list of the `i`-th change's stream.
 /// * `ARGV[1]`: the pub/sub channel; `ARGV[2]`: a fresh epoch, used when the
 ///   state hash has none; `ARGV[3]`: the history length; `ARGV[4]`: the
-///   history lists' time to live in milliseconds.
+///   history lists' and the key marker's time to live in milliseconds.
 /// * `ARGV[3 + 2i]`, `ARGV[4 + 2i]`: the `i`-th change's stream and payload.
 ///
-/// Returns the epoch.
+/// Returns `{epoch, ran}`: `ran` is `1` when this call published the batch,
+/// `0` when an earlier call with the same key did.
 pub(crate) const PUBLISH: &str = r"
 local state = KEYS[1]
+local marker = KEYS[2]
+local done = redis.call('GET', marker)
+if done then
+  return {done, 0}
+end
 local channel = ARGV[1]
 local epoch = redis.call('HGET', state, 'epoch')
 if not epoch then
@@ -29,7 +37,7 @@ local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
 local count = (#ARGV - 4) / 2
 for i = 1, count do
   local stream = ARGV[3 + 2 * i]
-  local history = KEYS[1 + i]
+  local history = KEYS[2 + i]
   local seq = redis.call('HINCRBY', state, 'seq:' .. stream, 1)
   local envelope = stream .. '\n' .. epoch .. '\n' .. string.format('%d', seq) .. '\n' .. ARGV[4 + 2 * i]
   redis.call('RPUSH', history, now .. '\n' .. envelope)
@@ -37,7 +45,8 @@ for i = 1, count do
   redis.call('PEXPIRE', history, ttl)
   redis.call('PUBLISH', channel, envelope)
 end
-return epoch
+redis.call('SET', marker, epoch, 'PX', ttl)
+return {epoch, 1}
 ";
 
 /// Reads what history holds after a position.

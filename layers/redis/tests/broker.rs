@@ -19,6 +19,13 @@ fn change(stream: &str, payload: &str) -> Outgoing {
     }
 }
 
+/// A key no other batch of this test run has.
+fn key() -> channels_binding_core::hub::BatchKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = format!("test-{}", std::process::id());
+    channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn seqs(replay: &Replay) -> Vec<u64> {
     match replay {
         Replay::Changes(changes) => changes.iter().map(|c| c.position.seq).collect(),
@@ -37,10 +44,10 @@ async fn a_batch_is_numbered_from_one_in_order() {
     let mut feed = broker.listen();
     connected(&mut feed).await;
 
-    broker.publish(Vec::new()).await.unwrap();
+    broker.publish(&key(), Vec::new()).await.unwrap();
     let batch: Vec<Outgoing> = (0..5).map(|i| change("shop.Order", &format!("o{i}"))).collect();
-    broker.publish(batch).await.unwrap();
-    broker.publish(vec![change("shop.Item", "i0")]).await.unwrap();
+    broker.publish(&key(), batch).await.unwrap();
+    broker.publish(&key(), vec![change("shop.Item", "i0")]).await.unwrap();
 
     let got = changes(&mut feed, 6).await;
     let position = broker.position("shop.Order").await.unwrap();
@@ -81,7 +88,7 @@ async fn payloads_travel_byte_for_byte() {
             payload: payload.clone(),
         })
         .collect();
-    broker.publish(batch).await.unwrap();
+    broker.publish(&key(), batch).await.unwrap();
     let got = changes(&mut feed, 3).await;
     assert_eq!(got.iter().map(|c| c.payload.clone()).collect::<Vec<_>>(), payloads);
     let replayed = broker
@@ -104,11 +111,11 @@ async fn stream_names_with_newlines_are_refused() {
     let Some(broker) = connect(builder(&prefix)).await else {
         return;
     };
-    let err = broker.publish(vec![change("a\nb", "x")]).await.unwrap_err();
+    let err = broker.publish(&key(), vec![change("a\nb", "x")]).await.unwrap_err();
     assert!(matches!(err, BrokerError::Protocol(_)), "{err:?}");
     // Nothing of the batch was recorded.
     let err = broker
-        .publish(vec![change("ok.Ok", "x"), change("", "y")])
+        .publish(&key(), vec![change("ok.Ok", "x"), change("", "y")])
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Protocol(_)), "{err:?}");
@@ -131,11 +138,11 @@ async fn two_nodes_receive_every_change_in_order() {
     connected(&mut feed_b).await;
 
     node_a
-        .publish(vec![change("s.T", "a1"), change("s.T", "a2")])
+        .publish(&key(), vec![change("s.T", "a1"), change("s.T", "a2")])
         .await
         .unwrap();
-    node_b.publish(vec![change("s.T", "b1")]).await.unwrap();
-    node_a.publish(vec![change("s.T", "a3")]).await.unwrap();
+    node_b.publish(&key(), vec![change("s.T", "b1")]).await.unwrap();
+    node_a.publish(&key(), vec![change("s.T", "a3")]).await.unwrap();
 
     let got_a = changes(&mut feed_a, 4).await;
     let got_b = changes(&mut feed_b, 4).await;
@@ -183,7 +190,7 @@ async fn interleaved_publishes_from_two_nodes_get_contiguous_numbers() {
                 } else {
                     vec![change("s.T", &format!("{name}{i}"))]
                 };
-                node.publish(batch).await.unwrap();
+                node.publish(&key(), batch).await.unwrap();
             }
         })
     };
@@ -233,7 +240,7 @@ async fn replay_returns_exactly_the_missing_changes() {
         return;
     };
     let batch: Vec<Outgoing> = (1..=6).map(|i| change("r.R", &format!("c{i}"))).collect();
-    broker.publish(batch).await.unwrap();
+    broker.publish(&key(), batch).await.unwrap();
     let now = broker.position("r.R").await.unwrap();
     assert_eq!(now.seq, 6);
 
@@ -276,7 +283,10 @@ async fn replay_is_gone_when_trimmed_by_count() {
         return;
     };
     for i in 1..=5 {
-        broker.publish(vec![change("t.T", &format!("c{i}"))]).await.unwrap();
+        broker
+            .publish(&key(), vec![change("t.T", &format!("c{i}"))])
+            .await
+            .unwrap();
     }
     let epoch = broker.position("t.T").await.unwrap().epoch;
     let after = |seq| StreamPosition {
@@ -296,7 +306,7 @@ async fn replay_is_gone_when_older_than_history_age() {
     let Some(broker) = connect(builder(&prefix).history_age(Duration::from_millis(300))).await else {
         return;
     };
-    broker.publish(vec![change("t.T", "old")]).await.unwrap();
+    broker.publish(&key(), vec![change("t.T", "old")]).await.unwrap();
     let epoch = broker.position("t.T").await.unwrap().epoch;
     let after = |seq| StreamPosition {
         epoch: epoch.clone(),
@@ -311,7 +321,7 @@ async fn replay_is_gone_when_older_than_history_age() {
         Replay::Changes(Vec::new())
     );
     // A fresh change is replayable, the old one still gone.
-    broker.publish(vec![change("t.T", "new")]).await.unwrap();
+    broker.publish(&key(), vec![change("t.T", "new")]).await.unwrap();
     assert_eq!(seqs(&broker.replay("t.T", &after(1)).await.unwrap()), vec![2]);
     assert_eq!(broker.replay("t.T", &after(0)).await.unwrap(), Replay::Gone);
     delete_prefix(&prefix).await;
@@ -323,7 +333,7 @@ async fn replay_is_gone_for_another_epoch() {
     let Some(broker) = connect(builder(&prefix)).await else {
         return;
     };
-    broker.publish(vec![change("e.E", "x")]).await.unwrap();
+    broker.publish(&key(), vec![change("e.E", "x")]).await.unwrap();
     let other = StreamPosition {
         epoch: Arc::from("not-this-one"),
         seq: 0,
@@ -352,7 +362,10 @@ async fn unknown_stream_is_at_zero_with_a_stable_epoch() {
     assert_eq!(node_a.position("never.Published").await.unwrap(), first);
     assert_eq!(node_b.position("other.Stream").await.unwrap().epoch, first.epoch);
     // Publishing keeps the epoch the position created.
-    node_b.publish(vec![change("never.Published", "x")]).await.unwrap();
+    node_b
+        .publish(&key(), vec![change("never.Published", "x")])
+        .await
+        .unwrap();
     let now = node_a.position("never.Published").await.unwrap();
     assert_eq!(
         now,
@@ -374,7 +387,7 @@ async fn losing_the_keys_starts_a_new_epoch() {
     let mut feed = broker.listen();
     connected(&mut feed).await;
     broker
-        .publish(vec![change("l.L", "1"), change("l.L", "2")])
+        .publish(&key(), vec![change("l.L", "1"), change("l.L", "2")])
         .await
         .unwrap();
     let before = broker.position("l.L").await.unwrap();
@@ -383,7 +396,7 @@ async fn losing_the_keys_starts_a_new_epoch() {
 
     delete_prefix(&prefix).await;
 
-    broker.publish(vec![change("l.L", "again")]).await.unwrap();
+    broker.publish(&key(), vec![change("l.L", "again")]).await.unwrap();
     let got = changes(&mut feed, 1).await;
     let after = broker.position("l.L").await.unwrap();
     assert_ne!(after.epoch, before.epoch);
@@ -424,7 +437,7 @@ async fn malformed_messages_are_skipped() {
             .await
             .unwrap();
     }
-    broker.publish(vec![change("m.M", "fine")]).await.unwrap();
+    broker.publish(&key(), vec![change("m.M", "fine")]).await.unwrap();
     let event = next_event(&mut feed, Duration::from_secs(5)).await;
     let BrokerEvent::Change(delivered) = event else {
         panic!("expected a change, got {event:?}")
@@ -462,4 +475,39 @@ async fn feeds_end_their_task_when_dropped() {
         assert!(tokio::time::Instant::now() < deadline, "subscribers left: {counts:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_batch_sent_again_under_its_key_is_published_once() {
+    let prefix = unique_prefix("once");
+    let Some(broker) = connect(builder(&prefix)).await else {
+        return;
+    };
+    let mut feed = broker.listen();
+    connected(&mut feed).await;
+    let once = key();
+    let batch = vec![change("o.O", "x1"), change("o.O", "x2")];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    // A retry after a lost reply, or one that waited in a hung Redis.
+    broker.publish(&once, batch.clone()).await.unwrap();
+    broker.publish(&once, batch).await.unwrap();
+    broker.publish(&key(), vec![change("o.O", "y")]).await.unwrap();
+    let got = changes(&mut feed, 3).await;
+    let seen: Vec<(u64, Vec<u8>)> = got.iter().map(|c| (c.position.seq, c.payload.to_vec())).collect();
+    assert_eq!(seen, [(1, b"x1".to_vec()), (2, b"x2".to_vec()), (3, b"y".to_vec())]);
+    assert_eq!(broker.position("o.O").await.unwrap().seq, 3);
+    // The key is kept no longer than history.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:batch:{once}"))
+        .query_async(
+            &mut redis::Client::open(common::redis_url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 300_000, "{ttl}");
+    delete_prefix(&prefix).await;
 }

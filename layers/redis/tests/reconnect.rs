@@ -69,6 +69,13 @@ async fn stop_server(mut child: Child) {
     child.kill().await.unwrap();
 }
 
+/// A key no other batch of this test run has.
+fn key() -> channels_binding_core::hub::BatchKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = format!("test-{}", std::process::id());
+    channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn change(payload: &str) -> Vec<Outgoing> {
     vec![Outgoing {
         stream: Arc::from("r.Restart"),
@@ -89,7 +96,7 @@ async fn the_feed_and_commands_survive_a_restart_that_loses_history() {
         .unwrap();
     let mut feed = broker.listen();
     connected(&mut feed).await;
-    broker.publish(change("before")).await.unwrap();
+    broker.publish(&key(), change("before")).await.unwrap();
     let before = broker.position("r.Restart").await.unwrap();
     assert_eq!(before.seq, 1);
     assert_eq!(changes(&mut feed, 1).await[0].position, before);
@@ -100,7 +107,7 @@ async fn the_feed_and_commands_survive_a_restart_that_loses_history() {
         BrokerEvent::Disconnected
     );
     let started = tokio::time::Instant::now();
-    let err = broker.publish(change("while down")).await.unwrap_err();
+    let err = broker.publish(&key(), change("while down")).await.unwrap_err();
     assert!(matches!(err, BrokerError::Unavailable(_)), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -125,7 +132,7 @@ async fn the_feed_and_commands_survive_a_restart_that_loses_history() {
 
     // The command connection comes back on its own too, without failing
     // the first call after the outage.
-    broker.publish(change("after")).await.unwrap();
+    broker.publish(&key(), change("after")).await.unwrap();
     broker.check().await.unwrap();
     let after = broker.position("r.Restart").await.unwrap();
     assert_ne!(

@@ -69,6 +69,13 @@ fn out(stream: &str, payload: &str) -> Outgoing {
     }
 }
 
+/// A key no other batch of this test run has.
+fn key() -> channels_binding_core::hub::BatchKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = format!("test-{}", std::process::id());
+    channels_binding_core::hub::BatchKey::new(&run, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn triple(stream: &str, seq: u64, payload: &str) -> (String, u64, String) {
     (stream.to_owned(), seq, payload.to_owned())
 }
@@ -94,11 +101,11 @@ async fn numbers_from_one_in_batch_order() {
     let mut feed = listening(&broker).await;
 
     broker
-        .publish(vec![out("app.A", "a1"), out("app.B", "b1"), out("app.A", "a2")])
+        .publish(&key(), vec![out("app.A", "a1"), out("app.B", "b1"), out("app.A", "a2")])
         .await
         .unwrap();
-    broker.publish(vec![]).await.unwrap();
-    broker.publish(vec![out("app.A", "a3")]).await.unwrap();
+    broker.publish(&key(), vec![]).await.unwrap();
+    broker.publish(&key(), vec![out("app.A", "a3")]).await.unwrap();
     assert_eq!(
         changes(&mut feed, 4).await,
         [
@@ -164,9 +171,9 @@ async fn two_brokers_hear_every_change_in_order() {
     let mut feed_one = listening(&one).await;
     let mut feed_two = listening(&two).await;
 
-    one.publish(vec![out("s", "x")]).await.unwrap();
-    two.publish(vec![out("s", "y"), out("t", "t1")]).await.unwrap();
-    one.publish(vec![out("s", "z")]).await.unwrap();
+    one.publish(&key(), vec![out("s", "x")]).await.unwrap();
+    two.publish(&key(), vec![out("s", "y"), out("t", "t1")]).await.unwrap();
+    one.publish(&key(), vec![out("s", "z")]).await.unwrap();
     let expected = [
         triple("s", 1, "x"),
         triple("s", 2, "y"),
@@ -222,7 +229,7 @@ async fn concurrent_publishers_are_numbered_in_commit_order() {
         .await
         .unwrap();
     aborted.rollback().await.unwrap();
-    broker.publish(vec![out("s", "third")]).await.unwrap();
+    broker.publish(&key(), vec![out("s", "third")]).await.unwrap();
     assert_eq!(changes(&mut feed, 1).await, [triple("s", 3, "third")]);
     drop(feed);
     db.finish().await;
@@ -241,7 +248,10 @@ async fn large_payloads_travel_by_reference() {
         .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
         .collect();
     let big = format!("{{\"text\":\"{big}\\u00e9\"}}");
-    broker.publish(vec![out("s", &big), out("s", "small")]).await.unwrap();
+    broker
+        .publish(&key(), vec![out("s", &big), out("s", "small")])
+        .await
+        .unwrap();
     assert_eq!(
         changes(&mut feed, 2).await,
         [triple("s", 1, &big), triple("s", 2, "small")]
@@ -264,7 +274,7 @@ async fn replay_covers_history_or_says_gone() {
     let Some(db) = TestDb::postgres().await else { return };
     let broker = broker(&db, PgBrokerConfig::default().history_len(3)).await;
     for i in 1..=5 {
-        broker.publish(vec![out("s", &format!("p{i}"))]).await.unwrap();
+        broker.publish(&key(), vec![out("s", &format!("p{i}"))]).await.unwrap();
     }
     let epoch = broker.position("s").await.unwrap().epoch;
     let after = |seq| StreamPosition {
@@ -293,7 +303,7 @@ async fn replay_covers_history_or_says_gone() {
     assert_eq!(broker.replay("s", &after(3)).await.unwrap(), Replay::Gone);
     assert_eq!(seqs(&broker.replay("s", &after(4)).await.unwrap()), [5]);
     // ... and the next publish trims it.
-    broker.publish(vec![out("s", "p6")]).await.unwrap();
+    broker.publish(&key(), vec![out("s", "p6")]).await.unwrap();
     assert_eq!(db.scalar("SELECT min(seq) FROM channels_binding_history").await, 5);
     db.finish().await;
 }
@@ -302,7 +312,7 @@ async fn replay_covers_history_or_says_gone() {
 async fn history_age_is_configurable() {
     let Some(db) = TestDb::postgres().await else { return };
     let broker = broker(&db, PgBrokerConfig::default().history_age(Duration::from_millis(200))).await;
-    broker.publish(vec![out("s", "old")]).await.unwrap();
+    broker.publish(&key(), vec![out("s", "old")]).await.unwrap();
     let start = broker.position("s").await.unwrap();
     let zero = StreamPosition {
         epoch: start.epoch.clone(),
@@ -326,7 +336,7 @@ async fn schemas_do_not_hear_each_other() {
     let mut feed_here = listening(&here).await;
     let mut feed_there = listening(&there).await;
 
-    here.publish(vec![out("s", "here")]).await.unwrap();
+    here.publish(&key(), vec![out("s", "here")]).await.unwrap();
     assert_eq!(changes(&mut feed_here, 1).await, [triple("s", 1, "here")]);
     quiet(&mut feed_there).await;
     assert_eq!(there.position("s").await.unwrap().seq, 0);
@@ -371,7 +381,7 @@ async fn feed_reconnects_after_losing_its_connection() {
     assert_eq!(killed, 1);
     assert_eq!(next(&mut feed).await, BrokerEvent::Disconnected);
     assert_eq!(next(&mut feed).await, BrokerEvent::Connected);
-    broker.publish(vec![out("s", "after")]).await.unwrap();
+    broker.publish(&key(), vec![out("s", "after")]).await.unwrap();
     assert_eq!(changes(&mut feed, 1).await, [triple("s", 1, "after")]);
     drop(feed);
     db.finish().await;
@@ -384,7 +394,7 @@ async fn closed_pool_is_unavailable() {
     db.close().await;
     assert!(matches!(broker.check().await, Err(BrokerError::Unavailable(_))));
     assert!(matches!(
-        broker.publish(vec![out("s", "x")]).await,
+        broker.publish(&key(), vec![out("s", "x")]).await,
         Err(BrokerError::Unavailable(_))
     ));
     assert!(matches!(broker.position("s").await, Err(BrokerError::Unavailable(_))));
@@ -400,9 +410,31 @@ async fn payloads_must_be_text() {
         payload: Bytes::from_static(&[0xff, 0xfe]),
     };
     assert!(matches!(
-        broker.publish(vec![out("s", "fine"), bad]).await,
+        broker.publish(&key(), vec![out("s", "fine"), bad]).await,
         Err(BrokerError::Protocol(_))
     ));
     assert_eq!(broker.position("s").await.unwrap().seq, 0, "the batch is refused whole");
     db.finish().await;
+}
+
+#[tokio::test]
+async fn a_batch_sent_again_under_its_key_is_published_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let broker = broker(&db, PgBrokerConfig::default()).await;
+    let mut feed = listening(&broker).await;
+    let once = key();
+    let batch = vec![out("s", "x1"), out("s", "x2")];
+    broker.publish(&once, batch.clone()).await.unwrap();
+    // A retry after a lost reply, and two concurrent ones: nothing more.
+    broker.publish(&once, batch.clone()).await.unwrap();
+    let (left, right) = tokio::join!(broker.publish(&once, batch.clone()), broker.publish(&once, batch));
+    left.unwrap();
+    right.unwrap();
+    broker.publish(&key(), vec![out("s", "y")]).await.unwrap();
+    assert_eq!(
+        changes(&mut feed, 3).await,
+        [triple("s", 1, "x1"), triple("s", 2, "x2"), triple("s", 3, "y")]
+    );
+    quiet(&mut feed).await;
+    assert_eq!(broker.position("s").await.unwrap().seq, 3);
 }

@@ -30,6 +30,48 @@ pub struct Outgoing {
     pub payload: Bytes,
 }
 
+/// The name of one batch sent to a broker: sending the same batch again under
+/// the same key (after a lost reply, a timeout or a hung broker) publishes it
+/// once.
+///
+/// A hub's link makes one key per batch from an id of its own, random per
+/// process, and a counter (`"9f3c…:42"`), and reuses the key for every retry
+/// of that batch. Brokers remember a key for a bounded time (see
+/// [`Broker`]), so a key must not be reused for another batch.
+///
+/// ```
+/// use channels_binding_core::hub::BatchKey;
+///
+/// let key = BatchKey::new("node-a", 42);
+/// assert_eq!(key.as_str(), "node-a:42");
+/// assert_eq!(key, BatchKey::new("node-a", 42));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BatchKey(Arc<str>);
+
+impl BatchKey {
+    /// The key of the `number`-th batch of the sender `origin`.
+    pub fn new(origin: &str, number: u64) -> Self {
+        Self(Arc::from(format!("{origin}:{number}")))
+    }
+
+    /// The key as text.
+    ///
+    /// ```
+    /// assert_eq!(channels_binding_core::hub::BatchKey::new("n", 1).as_str(), "n:1");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BatchKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One sequenced change, as a broker delivers or replays it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -87,8 +129,23 @@ pub enum BrokerError {
 ///   it in a history bounded by count and age, and delivers it to every
 ///   [`listen`](Broker::listen)er, in sequence order per stream. The changes
 ///   of one batch keep their order. `Ok` means every change of the batch was
-///   recorded; `Err` means none or some were (the hub then tells the
-///   affected subscribers to resync).
+///   recorded; `Err` means none or all were: a broker applies a batch
+///   atomically (one Lua script, one SQL transaction).
+/// * Publication is **exactly once per [`BatchKey`] within the key's
+///   retention window**: a broker records the key with the batch, and a
+///   batch published again under a key it still holds is not sequenced or
+///   delivered again; the call answers `Ok` as the first one did. A hub's
+///   link retries a failed batch under the same key until the broker takes
+///   it, so a lost reply or a broker that hung and then ran both the
+///   request and its retry delivers each change once. The window is the
+///   broker's history age (5 minutes by default for every broker here):
+///   only a first attempt that ran, followed by a retry that reaches the
+///   broker more than the window later (a broker that hung or stayed
+///   unreachable that long), publishes a change twice, under two sequence
+///   numbers.
+/// * What this does not cover: changes still queued in a process that dies
+///   before the broker took them are lost with it (the queue lives in
+///   memory), and their subscribers are not told.
 /// * The epoch changes whenever the broker lost its history (a restart of a
 ///   broker that keeps nothing): positions of the old epoch are void.
 /// * [`listen`](Broker::listen) reconnects by itself after an outage and
@@ -111,8 +168,10 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// A short name for logs and metrics: `memory`, `redis`, `postgres`.
     fn name(&self) -> &'static str;
 
-    /// Sequences, records and delivers a batch of changes, in order.
-    fn publish(&self, batch: Vec<Outgoing>) -> BoxFuture<'_, Result<(), BrokerError>>;
+    /// Sequences, records and delivers a batch of changes, in order, once
+    /// per `key`: a batch whose key the broker still holds answers `Ok`
+    /// and changes nothing.
+    fn publish<'a>(&'a self, key: &'a BatchKey, batch: Vec<Outgoing>) -> BoxFuture<'a, Result<(), BrokerError>>;
 
     /// The feed of every change of every stream from now on, with
     /// connection events. Called once per hub.

@@ -825,7 +825,12 @@ impl Hub {
                 let codec = self.inner.codec(&stream);
                 let mut older = Vec::with_capacity(list.len());
                 for delivered in list {
-                    let wire = self.inner.decode(&delivered);
+                    // A record this node cannot filter (restricted, and no
+                    // codec here) would reach nobody: a gap, never a silent skip.
+                    let wire = self
+                        .inner
+                        .decode(&delivered)
+                        .filter(|wire| !wire.restricted || codec.is_some());
                     // A gap (or an unreadable change) cannot be replayed past.
                     // A kept closure is only for the live delivery; a replay
                     // of a closure-visible change goes to nobody.

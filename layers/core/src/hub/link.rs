@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
-use super::broker::{Broker, BrokerEvent, Outgoing};
+use super::broker::{BatchKey, Broker, BrokerEvent, Outgoing};
 use super::hub::{HubInner, lock};
 use super::wire::WireChange;
 
@@ -92,14 +92,21 @@ impl Link {
 
 /// Sends queued changes to the broker in batches, in queue order. A batch
 /// that fails is retried (with growing pauses) until the broker takes it:
-/// the writes are committed, so their changes must go out. Changes that did
-/// not fit in the queue meanwhile are announced as gaps first.
+/// the writes are committed, so their changes must go out. Every attempt of
+/// one batch carries the same [`BatchKey`] (this link's random id and the
+/// batch's number), so an attempt that ran although its reply was lost is
+/// not published again by the next one. Changes that did not fit in the
+/// queue meanwhile are announced as gaps first.
 async fn publish_in_order(
     broker: Arc<dyn Broker>,
     mut queue: mpsc::Receiver<Outgoing>,
     lost: Arc<Mutex<HashSet<Arc<str>>>>,
 ) {
     let mut batch: Vec<Outgoing> = Vec::with_capacity(MAX_BATCH);
+    // Random per link: keys of another process, or of this one before a
+    // restart, never collide with ours.
+    let sender = super::hub::new_epoch();
+    let mut number: u64 = 0;
     while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -117,9 +124,11 @@ async fn publish_in_order(
             .collect();
         let mut sending = gaps;
         sending.append(&mut batch);
+        number += 1;
+        let key = BatchKey::new(&sender, number);
         let mut pause = FIRST_RETRY;
         loop {
-            match broker.publish(sending.clone()).await {
+            match broker.publish(&key, sending.clone()).await {
                 Ok(()) => break,
                 Err(err) => {
                     if queue.is_closed() {

@@ -1,6 +1,6 @@
 //! A channel layer inside one process: several hubs sharing streams.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,13 +9,18 @@ use futures_util::future::{BoxFuture, FutureExt, ready};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{broadcast, watch};
 
-use super::broker::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
+use super::broker::{BatchKey, Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
 use super::hub::lock;
 use super::subscription::StreamPosition;
 
 /// Deliveries a slow listener may lag behind before it is told it missed
 /// some (it then recovers from history, as after an outage).
 const FEED_CAPACITY: usize = 4096;
+
+/// Batch keys remembered at most, besides the age bound: a sender that
+/// publishes faster than this many batches per history age gets the
+/// exactly-once guarantee for its most recent batches only.
+const MAX_KEYS: usize = 65_536;
 
 struct StreamLog {
     seq: u64,
@@ -25,6 +30,22 @@ struct StreamLog {
 struct State {
     epoch: Arc<str>,
     streams: HashMap<Arc<str>, StreamLog>,
+    /// Keys of the batches published within the history age, oldest first.
+    published: VecDeque<(Instant, BatchKey)>,
+    known: HashSet<BatchKey>,
+}
+
+impl State {
+    /// Forgets keys older than `age` or beyond [`MAX_KEYS`].
+    fn forget_keys(&mut self, now: Instant, age: Duration) {
+        while let Some((at, key)) = self.published.front() {
+            if self.published.len() <= MAX_KEYS && now.saturating_duration_since(*at) <= age {
+                break;
+            }
+            self.known.remove(key);
+            self.published.pop_front();
+        }
+    }
 }
 
 /// A [`Broker`] inside one process: hubs built on the same `MemoryBroker`
@@ -34,12 +55,19 @@ struct State {
 /// [`lose_history`](Self::lose_history) play the part of an outage and of a
 /// restart that loses everything.
 ///
+/// Like every broker, it publishes a batch once per [`BatchKey`]: it
+/// remembers the keys of the history age (at most 65 536 of them).
+///
 /// ```
-/// use channels_binding_core::hub::{Broker, MemoryBroker, Outgoing};
+/// use channels_binding_core::hub::{BatchKey, Broker, MemoryBroker, Outgoing};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let broker = MemoryBroker::new();
-/// broker.publish(vec![Outgoing { stream: "a.B".into(), payload: "{}".into() }]).await.unwrap();
+/// let key = BatchKey::new("node-a", 1);
+/// let batch = vec![Outgoing { stream: "a.B".into(), payload: "{}".into() }];
+/// broker.publish(&key, batch.clone()).await.unwrap();
+/// // A retry of the same batch (its reply was lost, say) publishes nothing.
+/// broker.publish(&key, batch).await.unwrap();
 /// assert_eq!(broker.position("a.B").await.unwrap().seq, 1);
 /// # }
 /// ```
@@ -71,6 +99,8 @@ impl MemoryBroker {
             state: Mutex::new(State {
                 epoch: super::hub::new_epoch(),
                 streams: HashMap::new(),
+                published: VecDeque::new(),
+                known: HashSet::new(),
             }),
             feed,
             available,
@@ -91,6 +121,8 @@ impl MemoryBroker {
         let mut state = lock(&self.state);
         state.epoch = super::hub::new_epoch();
         state.streams.clear();
+        state.published.clear();
+        state.known.clear();
     }
 
     fn ensure_available(&self) -> Result<(), BrokerError> {
@@ -101,11 +133,17 @@ impl MemoryBroker {
         }
     }
 
-    fn publish_now(&self, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
+    fn publish_now(&self, key: &BatchKey, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
         self.ensure_available()?;
         let mut state = lock(&self.state);
         let epoch = state.epoch.clone();
         let now = Instant::now();
+        state.forget_keys(now, self.history_age);
+        if !state.known.insert(key.clone()) {
+            // Published already: this is a retry.
+            return Ok(());
+        }
+        state.published.push_back((now, key.clone()));
         for outgoing in batch {
             let log = state
                 .streams
@@ -235,8 +273,8 @@ impl Broker for MemoryBroker {
         "memory"
     }
 
-    fn publish(&self, batch: Vec<Outgoing>) -> BoxFuture<'_, Result<(), BrokerError>> {
-        ready(self.publish_now(batch)).boxed()
+    fn publish<'a>(&'a self, key: &'a BatchKey, batch: Vec<Outgoing>) -> BoxFuture<'a, Result<(), BrokerError>> {
+        ready(self.publish_now(key, batch)).boxed()
     }
 
     fn listen(&self) -> BoxStream<'static, BrokerEvent> {

@@ -13,7 +13,7 @@ mod stream;
 mod subscription;
 mod wire;
 
-pub use broker::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
+pub use broker::{BatchKey, Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay};
 pub use change::{Change, ChangeCodec, ChangeKind, Visibility, pk_key};
 pub use connection::{Connection, Origin, Outbound, Outbox};
 pub use hub::{ALL_GROUP, Hub, HubConfig, HubStats, MAX_GROUPS_PER_CONNECTION, SubscribeError, user_group};

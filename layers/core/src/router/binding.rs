@@ -1,9 +1,12 @@
 //! A binding: everything one stream answers (a model's actions, say).
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 
 use super::description::BindingDescription;
 use crate::event::Event;
+use crate::hub::ChangeCodec;
 use crate::reply::Reply;
 
 /// A stream-level handler: receives every event of its stream whose action
@@ -45,6 +48,19 @@ pub trait Binding: Send + Sync + 'static {
     /// The binding's declared shape, for generated documentation; `None`
     /// for bindings without declared fields.
     fn describe(&self) -> Option<BindingDescription> {
+        None
+    }
+
+    /// How this stream's changes made elsewhere (on another node, or
+    /// outside the API) are rendered and filtered; `None` for a binding
+    /// whose changes carry their object and are visible to everyone.
+    ///
+    /// A hub must know it before the first change of the stream arrives
+    /// from the channel layer, so servers register every binding's codec at
+    /// start-up with [`EventRouter::register_codecs`](super::EventRouter::register_codecs):
+    /// a node that has not handled the stream yet can then replay its
+    /// history to a resuming subscriber.
+    fn change_codec(&self) -> Option<Arc<dyn ChangeCodec>> {
         None
     }
 }

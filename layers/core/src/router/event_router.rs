@@ -161,6 +161,28 @@ impl EventRouter {
         routes
     }
 
+    /// Registers every binding's [`change_codec`](Binding::change_codec)
+    /// with `hub`, so that changes of every stream arriving from other nodes
+    /// (live or replayed to a resuming subscriber) are rendered and filtered
+    /// from the first one, before this node has handled any event of the
+    /// stream. Call it once at start-up, before serving.
+    ///
+    /// ```
+    /// use channels_binding_core::EventRouter;
+    /// use channels_binding_core::hub::Hub;
+    ///
+    /// let hub = Hub::new();
+    /// let router = EventRouter::new();
+    /// router.register_codecs(&hub);
+    /// ```
+    pub fn register_codecs(&self, hub: &crate::hub::Hub) {
+        for (stream, binding) in &self.routes.bindings {
+            if let Some(codec) = binding.change_codec() {
+                hub.register_codec(stream, &codec);
+            }
+        }
+    }
+
     /// The bindings, by stream.
     pub fn bindings(&self) -> impl Iterator<Item = &dyn Binding> {
         self.routes.bindings.values().map(|b| &**b)

@@ -447,6 +447,10 @@ impl Binding for ModelBinding {
         ACTIONS.iter().map(|a| (*a).to_owned()).collect()
     }
 
+    fn change_codec(&self) -> Option<Arc<dyn ChangeCodec>> {
+        Some(self.inner.codec.clone())
+    }
+
     fn describe(&self) -> Option<BindingDescription> {
         let fields = self
             .inner

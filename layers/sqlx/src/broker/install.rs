@@ -53,6 +53,12 @@ INSERT INTO channels_binding_settings (history_len, history_age)
     VALUES (1000, interval '5 minutes')
     ON CONFLICT (id) DO NOTHING;
 
+CREATE TABLE IF NOT EXISTS channels_binding_batches (
+    id text PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS channels_binding_batches_at ON channels_binding_batches (at);
+
 CREATE OR REPLACE FUNCTION channels_binding_channel() RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT
 AS $fn$ SELECT channel FROM channels_binding_epoch $fn$;
@@ -109,6 +115,26 @@ BEGIN
     FOR i IN 1 .. n LOOP
         RETURN NEXT channels_binding_publish(streams[i], payloads[i]);
     END LOOP;
+END
+$fn$;
+
+-- Publishes a batch once per key: a key recorded within the history age
+-- (a retry after a lost reply) publishes nothing and returns no row. A
+-- concurrent retry waits on the key's index entry until the first attempt
+-- commits or rolls back, then does nothing or everything.
+CREATE OR REPLACE FUNCTION channels_binding_publish_keyed(batch_key text, streams text[], payloads text[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT
+AS $fn$
+BEGIN
+    DELETE FROM channels_binding_batches b
+        WHERE b.at < clock_timestamp()
+            - coalesce((SELECT c.history_age FROM channels_binding_settings c), interval '5 minutes');
+    INSERT INTO channels_binding_batches (id) VALUES (batch_key) ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT channels_binding_publish_batch(streams, payloads);
 END
 $fn$;
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use channels_binding_core::hub::{Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay, StreamPosition};
+use channels_binding_core::hub::{
+    BatchKey, Broker, BrokerError, BrokerEvent, Delivered, Outgoing, Replay, StreamPosition,
+};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::Row as _;
@@ -119,6 +121,14 @@ impl PgBrokerConfig {
 ///   processes), records it, trims history and notifies;
 /// * `channels_binding_publish_batch(streams text[], payloads text[])
 ///   RETURNS SETOF bigint`: the same for a batch, in order;
+/// * `channels_binding_batches (id text PRIMARY KEY, at timestamptz)`: the
+///   [`BatchKey`]s of batches published within the history age, and
+///   `channels_binding_publish_keyed(batch_key text, streams text[],
+///   payloads text[]) RETURNS SETOF bigint`, which [`publish`](Broker::publish)
+///   calls: it records the key and publishes the batch in one transaction,
+///   or, when the key is recorded already (a retry after a lost reply),
+///   publishes nothing and returns no row. Keys older than the history age
+///   are deleted on every publish: exactly-once holds within that window;
 /// * `channels_binding_channel()` and `channels_binding_number_json(text)`
 ///   (used by capture triggers).
 ///
@@ -221,13 +231,16 @@ impl PgBroker {
         self.inner.config
     }
 
-    async fn publish_batch(&self, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
+    async fn publish_batch(&self, key: &BatchKey, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut streams = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
         // Checked before anything is sent: a batch is refused whole.
+        if key.as_str().contains('\0') {
+            return Err(BrokerError::Protocol("a batch key holds a NUL character".into()));
+        }
         for Outgoing { stream, payload } in batch {
             if stream.contains('\0') {
                 return Err(BrokerError::Protocol("a stream name holds a NUL character".into()));
@@ -240,13 +253,17 @@ impl PgBroker {
             streams.push(stream.to_string());
             payloads.push(text);
         }
-        let seqs: Vec<i64> = sqlx::query_scalar("SELECT channels_binding_publish_batch($1, $2)")
+        let seqs: Vec<i64> = sqlx::query_scalar("SELECT channels_binding_publish_keyed($1, $2, $3)")
+            .bind(key.as_str())
             .bind(&streams)
             .bind(&payloads)
             .fetch_all(&self.inner.pool)
             .await
             .map_err(unavailable)?;
-        if seqs.len() == streams.len() {
+        if seqs.is_empty() {
+            tracing::info!(batch = %key, "batch published already (a retry after a lost reply); not published again");
+            Ok(())
+        } else if seqs.len() == streams.len() {
             Ok(())
         } else {
             Err(BrokerError::Protocol(format!(
@@ -339,8 +356,8 @@ impl Broker for PgBroker {
         "postgres"
     }
 
-    fn publish(&self, batch: Vec<Outgoing>) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(self.publish_batch(batch))
+    fn publish<'a>(&'a self, key: &'a BatchKey, batch: Vec<Outgoing>) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.publish_batch(key, batch))
     }
 
     fn listen(&self) -> BoxStream<'static, BrokerEvent> {

@@ -1,0 +1,512 @@
+//! Chaos tests over quickstart processes: the channel layer's bad days.
+//!
+//! * A reply lost after Redis or PostgreSQL ran the publish, and a Redis that hangs
+//!   (SIGSTOP) past the command timeout: every acknowledged write reaches the
+//!   subscriber on the other process once, in `seq` order, with no duplicate
+//!   (the link retries under the batch's idempotency key).
+//! * Four processes started at once on an empty PostgreSQL schema all come up.
+//! * A resume on a process that has handled none of the stream's events
+//!   replays every change or answers `resync`, never a silent skip.
+//! * `/ready` answers 200 (`"slow"`) with a 2 s broker and 503 with a dead one.
+//!
+//! Needs PostgreSQL (see `pg_schema`), Redis at 127.0.0.1:6379 (or
+//! `CHANNELS_BINDING_TEST_REDIS_URL`) and `redis-server` for a private one.
+//! Without them the tests fail under CI and say SKIPPED loudly otherwise.
+#![allow(clippy::unwrap_used)]
+
+mod chaos_proxy;
+mod common;
+mod pg_schema;
+mod quickstart_process_harness;
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use channels_binding::jwt::TokenIssuer;
+use chaos_proxy::{ChaosProxy, Fault};
+use common::{Client, http};
+use quickstart_process_harness::Quickstart;
+use serde_json::{Value, json};
+
+const SECRET: &str = "chaos-test-secret-of-at-least-32-bytes!";
+
+fn token(user: &str) -> String {
+    TokenIssuer::new(SECRET.as_bytes())
+        .unwrap()
+        .issue(user, Duration::from_secs(600))
+        .unwrap()
+}
+
+fn redis_url() -> String {
+    std::env::var("CHANNELS_BINDING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The shared test Redis's address, or `None` (after SKIPPED) without it.
+async fn redis_addr() -> Option<SocketAddr> {
+    let url = redis_url();
+    let host = url
+        .trim_start_matches("redis://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    match tokio::net::lookup_host(&host)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+    {
+        Some(addr) if tokio::net::TcpStream::connect(addr).await.is_ok() => Some(addr),
+        _ if std::env::var_os("CI").is_some() => panic!("Redis is required in CI ({host})"),
+        _ => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED: Redis not reachable at {host}");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+fn settings(database: &str, layer: &str, prefix: &str) -> Vec<(String, String)> {
+    vec![
+        ("CHANNELS_BINDING_DATABASE_URL".into(), database.into()),
+        ("CHANNELS_BINDING_CHANNEL_LAYER".into(), layer.into()),
+        ("CHANNELS_BINDING_CHANNEL_PREFIX".into(), prefix.into()),
+        ("CHANNELS_BINDING_JWT_SECRET".into(), SECRET.into()),
+    ]
+}
+
+/// Starts a quickstart process; `Err` with its complaint when it does not come up.
+async fn try_start(env: Vec<(String, String)>) -> Result<Quickstart, String> {
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        std::panic::catch_unwind(|| Quickstart::start(&env)).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn start(database: &str, layer: &str, prefix: &str) -> Quickstart {
+    try_start(settings(database, layer, prefix)).await.unwrap()
+}
+
+fn addr(server: &Quickstart) -> SocketAddr {
+    server.addr.parse().unwrap()
+}
+
+async fn socket(server: &Quickstart, user: Option<&str>) -> Client {
+    let url = match user {
+        Some(user) => format!("ws://{}/?access_token={}", server.addr, token(user)),
+        None => format!("ws://{}/", server.addr),
+    };
+    Client::connect_url(&url).await
+}
+
+async fn subscribe(client: &mut Client, stream: &str) -> Value {
+    let reply = client
+        .call(json!({"event": format!("{stream}.subscribe"), "request_id": "s"}))
+        .await;
+    assert_eq!(reply["data"]["subscribed"], stream, "{reply}");
+    reply
+}
+
+/// Creates a note; every write is answered, and a success means committed.
+async fn write_note(writer: &mut Client, n: usize) -> i64 {
+    write_titled(writer, &format!("c{n}")).await
+}
+
+async fn write_titled(writer: &mut Client, title: &str) -> i64 {
+    let reply = writer
+        .call(json!({"event": "notes.Note.create", "data": {"title": title, "body": ""}}))
+        .await;
+    assert!(
+        reply.get("error").is_none(),
+        "writes do not wait for the channel layer: {reply}"
+    );
+    reply["data"]["id"].as_i64().unwrap()
+}
+
+/// What a subscriber received of a list of acknowledged writes.
+#[derive(Debug)]
+struct Received {
+    delivered: usize,
+    duplicates: usize,
+    resynced: bool,
+    /// From the call until the last acknowledged write arrived (or the resync).
+    took: Duration,
+}
+
+/// Reads `reader`'s pushes until every id of `acknowledged` arrived or a
+/// resync came. Asserts `seq` order with no hole (a hole must be a resync)
+/// and counts duplicates.
+async fn receive(reader: &mut Client, acknowledged: &[i64], wait: Duration) -> Received {
+    let started = Instant::now();
+    let mut seen = HashSet::new();
+    let mut duplicates = 0;
+    let mut last_seq: Option<u64> = None;
+    while seen.len() < acknowledged.len() {
+        let push = reader.recv_within(wait).await;
+        match push["event"].as_str() {
+            Some("notes.Note.resync") => {
+                assert_eq!(push["resync"], true, "{push}");
+                return Received {
+                    delivered: seen.len(),
+                    duplicates,
+                    resynced: true,
+                    took: started.elapsed(),
+                };
+            }
+            Some("notes.Note.created") => {
+                let seq = push["seq"].as_u64().unwrap();
+                if let Some(last) = last_seq {
+                    assert_eq!(seq, last + 1, "a hole in seq without a resync: {push}");
+                }
+                last_seq = Some(seq);
+                let id = push["data"]["id"].as_i64().unwrap();
+                assert!(acknowledged.contains(&id), "a push of no write of ours: {push}");
+                if !seen.insert(id) {
+                    duplicates += 1;
+                }
+            }
+            _ => panic!("unexpected push {push}"),
+        }
+    }
+    let took = started.elapsed();
+    // Anything late would be a duplicate.
+    while let Ok(push) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await {
+        if push["event"] == "notes.Note.created" {
+            duplicates += 1;
+        }
+    }
+    Received {
+        delivered: seen.len(),
+        duplicates,
+        resynced: false,
+        took,
+    }
+}
+
+/// A private `redis-server` on a free port, to stop and continue.
+struct PrivateRedis {
+    port: u16,
+    child: Child,
+}
+
+impl PrivateRedis {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .unwrap();
+        let spawned = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) if std::env::var_os("CI").is_some() => panic!("redis-server is required in CI: {err}"),
+            Err(err) => {
+                let _ = writeln!(std::io::stderr(), "SKIPPED: cannot run redis-server ({err})");
+                return None;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self { port, child })
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes on `a` (whose channel layer goes through `proxy`), loses the reply
+/// of one publish, and checks that `b`'s subscriber gets every write once.
+async fn a_lost_reply_is_published_once(a: &Quickstart, b: &Quickstart, proxy: &ChaosProxy, layer: &str) {
+    let mut reader = socket(b, Some("1")).await;
+    subscribe(&mut reader, "notes.Note").await;
+    let mut writer = socket(a, Some("1")).await;
+
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    // Let those go out, then lose the reply of the next publish.
+    let first = receive(&mut reader, &acknowledged, Duration::from_secs(10)).await;
+    assert_eq!((first.delivered, first.duplicates, first.resynced), (5, 0, false));
+    // The publish of this change (its payload holds the title) runs, and
+    // its reply is lost.
+    proxy.lose_reply_to(b"reply-to-lose");
+    acknowledged.push(write_titled(&mut writer, "reply-to-lose").await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.reply_lost() {
+        assert!(Instant::now() < deadline, "the publish never went through the proxy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for n in 6..15 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    let rest = receive(&mut reader, &acknowledged[5..], Duration::from_secs(10)).await;
+    eprintln!("{layer}, reply lost: acknowledged 10, {rest:?}");
+    assert!(!rest.resynced, "nothing was lost: no resync needed");
+    assert_eq!(
+        rest.duplicates, 0,
+        "the retry of a batch that ran is not published again"
+    );
+    assert_eq!(rest.delivered, 10);
+}
+
+#[tokio::test]
+async fn a_publish_whose_reply_is_lost_is_delivered_once_on_redis() {
+    let Some(redis) = redis_addr().await else {
+        return;
+    };
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(redis).await;
+    let prefix = unique("cb_chaos_lost");
+    // The writer reaches Redis through the proxy; the reader directly.
+    let a = start(&database, &format!("redis://{}", proxy.addr()), &prefix).await;
+    let b = start(&database, &redis_url(), &prefix).await;
+    a_lost_reply_is_published_once(&a, &b, &proxy, "redis").await;
+}
+
+/// `url` with its `host:port` replaced by `addr`, and the address it had.
+fn through(url: &str, addr: SocketAddr) -> (String, SocketAddr) {
+    let after_scheme = url.find("://").unwrap() + 3;
+    let host_start = url[after_scheme..]
+        .find('@')
+        .map_or(after_scheme, |at| after_scheme + at + 1);
+    let host_end = url[host_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |end| host_start + end);
+    let original = &url[host_start..host_end];
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(original)
+        .unwrap()
+        .next()
+        .unwrap();
+    (format!("{}{addr}{}", &url[..host_start], &url[host_end..]), upstream)
+}
+
+#[tokio::test]
+async fn a_publish_whose_reply_is_lost_is_delivered_once_on_postgres() {
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    // Both processes reach the PostgreSQL channel layer through proxies (so
+    // neither installs capture triggers: every change goes through the
+    // link); only the writer's proxy loses a reply.
+    let (_, upstream) = through(&database, "127.0.0.1:1".parse().unwrap());
+    let lossy = ChaosProxy::start(upstream).await;
+    let plain = ChaosProxy::start(upstream).await;
+    let a = start(&database, &through(&database, lossy.addr()).0, "unused").await;
+    let b = start(&database, &through(&database, plain.addr()).0, "unused").await;
+    a_lost_reply_is_published_once(&a, &b, &lossy, "postgres").await;
+}
+
+#[tokio::test]
+async fn a_hung_redis_delivers_every_acknowledged_write_once() {
+    let Some(redis) = PrivateRedis::start() else {
+        return;
+    };
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    let prefix = unique("cb_chaos_hung");
+    let a = start(&database, &redis.url(), &prefix).await;
+    let b = start(&database, &redis.url(), &prefix).await;
+    let mut reader = socket(&b, Some("1")).await;
+    subscribe(&mut reader, "notes.Note").await;
+    let mut writer = socket(&a, Some("1")).await;
+
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    let first = receive(&mut reader, &acknowledged, Duration::from_secs(10)).await;
+    assert_eq!((first.delivered, first.duplicates), (5, 0));
+
+    // Redis hangs past the 5 s command timeout: the link's publish times
+    // out and is sent again; both wait in Redis' socket.
+    redis.signal("-STOP");
+    let stopped = Instant::now();
+    for n in 5..25 {
+        acknowledged.push(write_note(&mut writer, n).await);
+    }
+    tokio::time::sleep(Duration::from_millis(6500).saturating_sub(stopped.elapsed())).await;
+    redis.signal("-CONT");
+    let rest = receive(&mut reader, &acknowledged[5..], Duration::from_secs(15)).await;
+    eprintln!("hung 6.5 s: acknowledged 20, {rest:?} after CONT");
+    assert_eq!(rest.duplicates, 0, "a batch Redis ran twice is published once");
+    assert!(rest.resynced || rest.delivered == 20, "{rest:?}");
+    assert!(rest.took < Duration::from_secs(10), "recovered in {:?}", rest.took);
+}
+
+#[tokio::test]
+async fn four_processes_started_at_once_on_an_empty_database_all_come_up() {
+    let Some((admin, schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    // The PostgreSQL channel layer in the same database: tables, demo rows,
+    // sessions, the broker's objects and capture triggers, all at start-up.
+    let started = Instant::now();
+    let starts: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(try_start(settings(&database, &database, "unused"))))
+        .collect();
+    let mut servers = Vec::new();
+    for start in starts {
+        match start.await.unwrap() {
+            Ok(server) => servers.push(server),
+            Err(complaint) => panic!("a process did not come up: {complaint}"),
+        }
+    }
+    eprintln!("4 processes up in {:?}", started.elapsed());
+    for server in &servers {
+        assert_eq!(http(addr(server), "GET", "/ready", &[], "").await.status, 200);
+    }
+    let (users,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {schema}.auth_user"))
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(users, 102, "the demo rows, once");
+}
+
+#[tokio::test]
+async fn a_cold_process_resumes_with_every_change_or_a_resync() {
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    let a = start(&database, &database, "unused").await;
+    let b = start(&database, &database, "unused").await;
+    let mut on_a = socket(&a, None).await;
+    let reply = subscribe(&mut on_a, "auth.User").await;
+    let since = json!({"epoch": reply["epoch"], "seq": reply["seq"]});
+    let seq = reply["seq"].as_u64().unwrap();
+    drop(on_a);
+
+    let mut writer = socket(&a, Some("1")).await;
+    for n in 1..=200 {
+        let reply = writer
+            .call(json!({"event": "auth.User.update", "data": {"id": 1, "username": format!("u{n}")}}))
+            .await;
+        assert!(reply.get("error").is_none(), "{reply}");
+    }
+
+    // B has handled no auth.User event yet.
+    let mut on_b = socket(&b, None).await;
+    let reply = on_b
+        .call(json!({"event": "auth.User.subscribe", "data": {"since": since}}))
+        .await;
+    assert_eq!(reply["data"]["subscribed"], "auth.User", "{reply}");
+    if reply["resync"] == true {
+        eprintln!("cold resume: resync");
+        return;
+    }
+    assert_eq!(reply["seq"].as_u64(), Some(seq + 200), "{reply}");
+    for n in 1..=200u64 {
+        let push = on_b.recv().await;
+        assert_eq!(push["seq"], seq + n, "replayed in order, no hole: {push}");
+        assert_eq!(push["data"]["username"], format!("u{n}"), "{push}");
+    }
+    eprintln!("cold resume: replayed 200 of 200");
+}
+
+#[tokio::test]
+async fn ready_tells_a_slow_broker_from_a_dead_one() {
+    let Some(redis) = redis_addr().await else {
+        return;
+    };
+    let Some((_admin, _schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(redis).await;
+    let a = start(
+        &database,
+        &format!("redis://{}", proxy.addr()),
+        &unique("cb_chaos_ready"),
+    )
+    .await;
+    let ready = http(addr(&a), "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+
+    // Slow: every reply 2 s late. Still delivering, so still ready.
+    proxy.set(Fault::Delay(Duration::from_secs(2)));
+    let asked = Instant::now();
+    let ready = http(addr(&a), "GET", "/ready", &[], "").await;
+    eprintln!(
+        "slow broker: /ready {} in {:?}: {}",
+        ready.status,
+        asked.elapsed(),
+        ready.body
+    );
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(
+        ready.json(),
+        json!({"status": "ready", "checks": {"database": "ok", "channel_layer": "slow"}})
+    );
+
+    // Dead: every connection cut.
+    proxy.set(Fault::Drop);
+    let asked = Instant::now();
+    let ready = http(addr(&a), "GET", "/ready", &[], "").await;
+    eprintln!(
+        "dead broker: /ready {} in {:?}: {}",
+        ready.status,
+        asked.elapsed(),
+        ready.body
+    );
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.json(),
+        json!({"status": "unavailable", "checks": {"database": "ok", "channel_layer": "unavailable"}})
+    );
+}
