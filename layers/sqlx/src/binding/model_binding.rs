@@ -9,6 +9,7 @@ use channels_binding_core::{Binding, BindingDescription, Event, FieldDescription
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::RwLock;
+use tracing::Instrument as _;
 
 use super::actions;
 use super::codec::BindingCodec;
@@ -18,7 +19,7 @@ use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
 use crate::field::FieldType;
 use crate::schema::ModelSchema;
-use crate::store::{Database, Object, Store};
+use crate::store::{Database, Object, Store, caller};
 use crate::write_values::WriteValues;
 
 /// Rows a `list` may return before it answers `payload_too_large`.
@@ -490,20 +491,52 @@ impl Binding for ModelBinding {
             // API) are rendered and filtered here with this binding's rules.
             event.hub().register_codec(&inner.stream, &inner.codec);
         }
+        let stream = inner.stream.clone();
+        // The action runs on its own task, so that a caller that goes away
+        // (a reset connection drops this future) neither cuts a query short,
+        // which would cost the pool its connection (and an in-memory
+        // database its data), nor leaves a committed write unannounced: once
+        // a statement has its connection, the write, its sequence number and
+        // its pushes complete either way. Work still waiting for a
+        // connection when the caller leaves is abandoned (see
+        // `store::caller`), so a reset leaves no backlog behind. The reply
+        // still comes back through this future, before the pushes to the
+        // same connection (they wait for it in its queue).
+        let (waiting, action) = caller::on_behalf_of_caller(run(inner, event));
+        let action = action.instrument(tracing::Span::current());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Polled by some other executor: nothing to detach onto.
+            return Box::pin(async move {
+                let _waiting = waiting;
+                action.await
+            });
+        };
+        let action = runtime.spawn(action);
         Box::pin(async move {
-            let outcome = match event.name().action() {
-                "retrieve" => actions::retrieve::apply(&inner, event).await,
-                "search" => actions::search::apply(&inner, event).await,
-                "list" => actions::list::apply(&inner, event).await,
-                "create" => actions::create::apply(&inner, event).await,
-                "update" => actions::update::apply(&inner, event).await,
-                "save" => actions::save::apply(&inner, event).await,
-                "delete" => actions::delete::apply(&inner, event).await,
-                "subscribe" => actions::subscribe::subscribe(&inner, event).await,
-                "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
-                _ => Err(EventError::unknown_event(event.name().route())),
-            };
-            outcome.unwrap_or_else(Reply::error)
+            // Dropped with this future: the caller is gone.
+            let _waiting = waiting;
+            action.await.unwrap_or_else(|failure| {
+                // Only a panic ends the task early (nobody aborts it).
+                tracing::error!(stream = %stream, error = %failure, "model action failed");
+                Reply::error(EventError::internal())
+            })
         })
     }
+}
+
+/// Dispatches one event to its action.
+async fn run(inner: Arc<Inner>, event: Event) -> Reply {
+    let outcome = match event.name().action() {
+        "retrieve" => actions::retrieve::apply(&inner, event).await,
+        "search" => actions::search::apply(&inner, event).await,
+        "list" => actions::list::apply(&inner, event).await,
+        "create" => actions::create::apply(&inner, event).await,
+        "update" => actions::update::apply(&inner, event).await,
+        "save" => actions::save::apply(&inner, event).await,
+        "delete" => actions::delete::apply(&inner, event).await,
+        "subscribe" => actions::subscribe::subscribe(&inner, event).await,
+        "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
+        _ => Err(EventError::unknown_event(event.name().route())),
+    };
+    outcome.unwrap_or_else(Reply::error)
 }
