@@ -227,7 +227,8 @@ impl ModelBindingBuilder {
     /// counts hold only readable rows), and evaluated on the object for
     /// `retrieve` and for every push, per subscriber and without a query. A
     /// change that takes an object out of a subscriber's scope ends that
-    /// subscriber's pushes for it.
+    /// subscriber's pushes for it, with a last `<stream>.deleted#<pk>`
+    /// (`{"id": pk}`): it could read the object, so that tells it nothing new.
     ///
     /// ```
     /// use channels_binding_sqlx::{Filter, ReadScope};
@@ -363,15 +364,17 @@ impl Inner {
 
     /// Reads the object an update or delete targets and checks the caller
     /// may see and change it. Held under the write lock by the caller, so
-    /// the object checked is the object written.
+    /// the object checked is the object written. Returns the object as it
+    /// was, when it was read (always with a read scope: the change needs it
+    /// to tell who could read the object before).
     pub(crate) async fn guard(
         &self,
         action: WriteAction,
         identity: &Identity,
         pk: &crate::value::SqlValue,
-    ) -> Result<(), EventError> {
+    ) -> Result<Option<Object>, EventError> {
         if !self.guards_writes() {
-            return Ok(());
+            return Ok(None);
         }
         let current = self
             .store
@@ -380,7 +383,8 @@ impl Inner {
             .map_err(|e| super::request::store_error(&self.stream, e))?
             .filter(|row| self.may_read(identity, row))
             .ok_or_else(|| EventError::not_found("no such object"))?;
-        self.permit(action, identity, Some(&current))
+        self.permit(action, identity, Some(&current))?;
+        Ok(Some(current))
     }
 
     /// The rows `identity` may read.
@@ -421,12 +425,19 @@ impl Inner {
     /// Never fails: the write is committed, so subscribers must hear of it.
     /// Should the detail serializer fail (a bug, logged), the change carries
     /// the readable fields as stored rather than leaving a silent gap.
-    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Change {
+    ///
+    /// `previous`, for an update, is the row before it: subscribers who
+    /// could read that and may not read the new row are told the object is
+    /// gone (see [`Change::was_visible_to`]).
+    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object, previous: Option<Object>) -> Change {
         // The row itself travels as the change's facts, so other nodes apply
         // the same read scope to it.
-        let visibility = match &self.read_scope {
-            None => Visibility::Everyone,
-            Some(_) => Visibility::scoped(Value::Object(row.clone()), self.codec.clone()),
+        let (visibility, previous) = match &self.read_scope {
+            None => (Visibility::Everyone, None),
+            Some(_) => (
+                Visibility::scoped(Value::Object(row.clone()), self.codec.clone()),
+                previous.map(|before| Visibility::scoped(Value::Object(before), self.codec.clone())),
+            ),
         };
         let object = match self.detail.serialize(row.clone()) {
             Ok(object) => object,
@@ -435,7 +446,11 @@ impl Inner {
                 Value::Object(row)
             }
         };
-        Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility)
+        let change = Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility);
+        match previous {
+            Some(previous) if kind == ChangeKind::Updated => change.was_visible_to(previous),
+            _ => change,
+        }
     }
 }
 
