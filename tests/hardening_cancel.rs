@@ -4,7 +4,8 @@
 //! * HTTP/1 searches (200) and WebSocket searches (100 sockets × 20) whose
 //!   TCP connections are reset
 //!   right after sending leave the in-memory database whole: the data is
-//!   still there, `/ready` says 200 and a login still works.
+//!   still there, `/ready` says 200 and a login still works; so do 300
+//!   HTTP/2 streams reset (`RST_STREAM`) right after their request.
 //! * `PATCH`es reset 0–6 ms after sending, with a subscriber on the stream:
 //!   every row whose committed state changed reached the subscriber, and
 //!   its last push equals what the database holds (on a SQLite file, and on
@@ -69,7 +70,7 @@ fn addr(server: &Quickstart) -> SocketAddr {
 /// after `after`: the server sees the client vanish mid-request.
 async fn send_and_reset(addr: SocketAddr, request: &[u8], after: Duration) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.set_linger(Some(Duration::ZERO)).unwrap();
+    tcp.set_zero_linger().unwrap();
     tcp.write_all(request).await.unwrap();
     // Sub-millisecond waits, which the timer wheel cannot do: a reset that
     // comes before the server read the request discards it unseen, one
@@ -115,7 +116,7 @@ async fn reset_websocket_searches_leave_the_in_memory_database_whole() {
     let search = json!({"event": "auth.User.search", "data": {"query": "user", "limit": 100}}).to_string();
     for round in 0..100 {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.set_linger(Some(Duration::ZERO)).unwrap();
+        tcp.set_zero_linger().unwrap();
         let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), tcp)
             .await
             .unwrap();
@@ -127,6 +128,81 @@ async fn reset_websocket_searches_leave_the_in_memory_database_whole() {
         std::thread::sleep(RESET_DELAYS[round % RESET_DELAYS.len()]);
         drop(ws);
     }
+    assert_database_whole(addr).await;
+}
+
+/// An HTTP/2 frame: length, type, flags, stream id, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A `GET` request's HEADERS frame, HPACK-encoded by hand (static-table
+/// names, literal values without Huffman coding, nothing indexed).
+fn h2_get(stream: u32, path: &str) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+    for (name_index, value) in [(0x04u8, path), (0x01, "test")] {
+        // :path, :authority
+        block.push(name_index);
+        block.push(u8::try_from(value.len()).unwrap());
+        block.extend_from_slice(value.as_bytes());
+    }
+    const END_STREAM_AND_HEADERS: u8 = 0x1 | 0x4;
+    h2_frame(0x1, END_STREAM_AND_HEADERS, stream, &block)
+}
+
+/// An HTTP/2 connection with prior knowledge (h2c): the preface and empty
+/// SETTINGS, then the server's SETTINGS (its first frame) acknowledged.
+/// Whatever the server sends next is read and ignored by the returned task.
+async fn h2_connect(addr: SocketAddr) -> (tokio::io::WriteHalf<TcpStream>, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncReadExt as _;
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_zero_linger().unwrap();
+    let (mut read, mut write) = tokio::io::split(tcp);
+    write.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    write.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+    let mut head = [0u8; 9];
+    read.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "the server speaks HTTP/2 first with SETTINGS");
+    let mut settings = vec![0u8; usize::from(head[2]) | usize::from(head[1]) << 8];
+    read.read_exact(&mut settings).await.unwrap();
+    write.write_all(&h2_frame(0x4, 0x1, 0, &[])).await.unwrap();
+    let drain = tokio::spawn(async move {
+        let mut sink = vec![0u8; 64 * 1024];
+        while read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    (write, drain)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_http2_streams_leave_the_in_memory_database_whole() {
+    const CANCEL: [u8; 4] = 0x8u32.to_be_bytes();
+    let server = start(Vec::new()).await;
+    let addr = addr(&server);
+    let (mut write, mut drain) = h2_connect(addr).await;
+    let mut stream = 1;
+    for i in 0..300 {
+        let request = h2_get(stream, "/api/auth.User?limit=100&query=user");
+        let mut sent = write.write_all(&request).await.is_ok();
+        if sent {
+            std::thread::sleep(RESET_DELAYS[i % RESET_DELAYS.len()]);
+            sent = write.write_all(&h2_frame(0x3, 0, stream, &CANCEL)).await.is_ok();
+        }
+        stream += 2;
+        if !sent {
+            // The server may end a connection that resets many streams
+            // (rapid-reset protection): go on with a new one.
+            drain.abort();
+            (write, drain) = h2_connect(addr).await;
+            stream = 1;
+        }
+    }
+    drop(write);
+    drain.abort();
     assert_database_whole(addr).await;
 }
 
