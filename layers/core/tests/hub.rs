@@ -500,6 +500,19 @@ fn an_update_that_moves_an_object_out_of_sight_tells_who_could_read_it_as_a_dele
 }
 
 #[test]
+fn a_connection_whose_client_left_is_not_subscribed() {
+    let hub = Hub::new();
+    let outbox = hub.connect(user("alice"));
+    let connection = outbox.connection().clone();
+    drop(outbox);
+    // A request that finished after its client left subscribes nothing.
+    let subscribed = hub.subscribe(&connection, USERS, Target::Feed, None).unwrap();
+    assert!(!subscribed.created);
+    assert_eq!(hub.subscriber_count(USERS), 0);
+    assert_eq!(connection.subscription_count(), 0);
+}
+
+#[test]
 fn an_update_that_stays_out_of_sight_tells_nothing() {
     let hub = Hub::new();
     let mut carol = hub.connect(user("carol"));
