@@ -86,9 +86,16 @@ fn refuse_unsupported(settings: &Settings) -> Result<(), BoxError> {
 }
 
 /// Opens the database: PostgreSQL for `postgres://` URLs, SQLite otherwise.
-/// An in-memory SQLite database lives as long as its one connection, so that
-/// connection is never closed or recycled.
+///
+/// An in-memory SQLite database (`sqlite::memory:`, which sqlx opens as a
+/// named shared-cache database unique to this process) lives as long as one
+/// connection to it is open. A keeper connection, held for as long as the
+/// runtime runs, is that connection: the pool may then close and replace its
+/// own connections (after an error, or a query cut short) without the data
+/// going with them.
 async fn connect(url: &str) -> Result<Database, BoxError> {
+    use sqlx::ConnectOptions as _;
+
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let pool = PgPoolOptions::new()
             .max_connections(8)
@@ -100,11 +107,17 @@ async fn connect(url: &str) -> Result<Database, BoxError> {
     let options: SqliteConnectOptions = url.parse()?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let pool = if in_memory {
+        let keeper = options.connect().await?;
+        tokio::spawn(async move {
+            // Never completes: the keeper closes when the runtime ends.
+            std::future::pending::<()>().await;
+            drop(keeper);
+        });
+        // One connection at a time, as before: shared-cache SQLite locks
+        // whole tables, so more connections would only wait on each other.
         SqlitePoolOptions::new()
-            .min_connections(1)
             .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?
     } else {

@@ -1,5 +1,5 @@
-//! The demo's operations endpoints: `GET /ready` (database and channel
-//! layer answer) and `GET /metrics` (Prometheus), in front of the API.
+//! The demo's operations endpoints: `GET /ready` (the database's tables and the
+//! channel layer answer) and `GET /metrics` (Prometheus), in front of the API.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -13,6 +13,9 @@ use http::{Request, Response};
 use tower::{Service, ServiceExt};
 
 use super::BoxError;
+
+/// The tables every demo request reads (users, notes, sessions).
+const DEMO_TABLES: [&str; 3] = ["auth_user", "notes_note", "channels_binding_session"];
 
 /// `GET /ready` and `GET /metrics`; every other request goes to `inner`.
 /// Mounted outside authentication: probes carry no credentials. (In
@@ -33,7 +36,9 @@ impl<S> OpsRoutes<S> {
         let ready = Readiness::new()
             .check("database", move || {
                 let database = database.clone();
-                async move { database.ping().await }
+                // The demo's tables, not only a connection: a database that
+                // lost its schema must not be called ready.
+                async move { database.check_tables(DEMO_TABLES).await }
             })
             .check("channel_layer", move || {
                 let hub = layer.clone();

@@ -460,6 +460,72 @@ fn visibility_hides_object_changes_and_unreadable_objects_end_the_subscription()
 }
 
 #[test]
+fn an_update_that_moves_an_object_out_of_sight_tells_who_could_read_it_as_a_delete() {
+    let hub = Hub::new();
+    let mut alice = hub.connect(user("alice"));
+    let mut bob = hub.connect(user("bob"));
+    let mut carol = hub.connect(user("carol"));
+    let mut alice_object = hub.connect(user("alice"));
+    for outbox in [&alice, &bob, &carol] {
+        subscribe(&hub, outbox, USERS, Target::Feed);
+    }
+    subscribe(&hub, &alice_object, USERS, echo("5", "auth.User.retrieve#5"));
+
+    // Object 5 passes from alice to bob.
+    hub.publish(
+        updated(USERS, 5, "moved")
+            .visible_to(only("bob"))
+            .was_visible_to(only("alice")),
+    );
+
+    let told = drain(&mut alice);
+    assert_eq!(events(&told), ["auth.User.deleted#5"]);
+    assert_eq!(told[0].data, json!({"id": 5}), "nothing but the id");
+    assert_eq!(seqs(&told), [1], "in sequence, no gap");
+    let told = drain(&mut alice_object);
+    assert_eq!(events(&told), ["auth.User.deleted#5"]);
+    assert_eq!(alice_object.connection().subscription_count(), 0, "the object ended");
+    let told = drain(&mut bob);
+    assert_eq!(events(&told), ["auth.User.updated#5"]);
+    assert_eq!(told[0].data["name"], "moved");
+    assert!(drain(&mut carol).is_empty(), "never could read it");
+
+    // A resuming feed subscriber is told the same from history.
+    let mut late_alice = hub.connect(user("alice"));
+    let subscribed = hub
+        .subscribe(late_alice.connection(), USERS, Target::Feed, Some(&at(&hub, 0)))
+        .unwrap();
+    assert_eq!(subscribed.replayed, 1);
+    assert_eq!(events(&drain(&mut late_alice)), ["auth.User.deleted#5"]);
+}
+
+#[test]
+fn a_connection_whose_client_left_is_not_subscribed() {
+    let hub = Hub::new();
+    let outbox = hub.connect(user("alice"));
+    let connection = outbox.connection().clone();
+    drop(outbox);
+    // A request that finished after its client left subscribes nothing.
+    let subscribed = hub.subscribe(&connection, USERS, Target::Feed, None).unwrap();
+    assert!(!subscribed.created);
+    assert_eq!(hub.subscriber_count(USERS), 0);
+    assert_eq!(connection.subscription_count(), 0);
+}
+
+#[test]
+fn an_update_that_stays_out_of_sight_tells_nothing() {
+    let hub = Hub::new();
+    let mut carol = hub.connect(user("carol"));
+    subscribe(&hub, &carol, USERS, Target::Feed);
+    hub.publish(
+        updated(USERS, 5, "still bob's")
+            .visible_to(only("bob"))
+            .was_visible_to(only("bob")),
+    );
+    assert!(drain(&mut carol).is_empty());
+}
+
+#[test]
 fn a_hidden_delete_is_not_delivered_to_object_subscribers() {
     let hub = Hub::new();
     let mut alice = hub.connect(user("alice"));

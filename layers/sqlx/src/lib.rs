@@ -47,6 +47,17 @@
 //! * **NULLs** sort first ascending and last descending on both: the
 //!   PostgreSQL statements say `NULLS FIRST`/`NULLS LAST` for fields
 //!   declared [`nullable`](Field::nullable).
+//!
+//! # Clients that go away
+//!
+//! A [`ModelBinding`] runs each action on a task of its own (when called
+//! inside a Tokio runtime), so a caller that drops the future (a reset
+//! connection, a cancelled HTTP/2 stream) never cuts a statement short:
+//! pool connections are neither lost nor replaced, and a write either never
+//! starts (the caller left while it waited for a connection; the store then
+//! answers [`StoreError::CallerGone`]) or completes with its commit,
+//! sequence number and pushes. The reply still reaches a connection before
+//! the pushes its request caused.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod binding;

@@ -666,9 +666,9 @@ async fn an_unreadable_object_in_a_list_reads_as_missing(db: &TestDb) {
 
 each_backend!(
     #[tokio::test]
-    an_owner_change_ends_the_old_owners_object_subscription
+    an_owner_change_ends_the_old_owners_object_subscription_with_a_delete
 );
-async fn an_owner_change_ends_the_old_owners_object_subscription(db: &TestDb) {
+async fn an_owner_change_ends_the_old_owners_object_subscription_with_a_delete(db: &TestDb) {
     create_tables(db).await;
     let stack = owner_stack(db, Hub::new());
     let mut alice = stack.connect(user("1"));
@@ -692,7 +692,10 @@ async fn an_owner_change_ends_the_old_owners_object_subscription(db: &TestDb) {
             json!({"owner_id": 2, "title": "t1"}),
         )
         .await);
-    assert!(alice.pushes().is_empty(), "the old owner is told nothing about it");
+    // The old owner learns only what it knew: the object is gone from its sight.
+    let told = alice.pushes();
+    assert_eq!(events(&told), [format!("app.Note.deleted#{id}")]);
+    assert_eq!(told[0].data, json!({"id": id}));
     assert_eq!(alice.subscriptions(), 0, "the old owner's subscription ended");
     let fed = bob_feed.pushes();
     assert_eq!(events(&fed), [format!("app.Note.updated#{id}")]);
@@ -719,8 +722,13 @@ async fn an_owner_change_ends_the_old_owners_object_subscription(db: &TestDb) {
     assert!(alice.pushes().is_empty(), "the ended subscription stays ended");
     assert!(bob_objects.pushes().is_empty());
     let fed = bob_feed.pushes();
-    assert_eq!(fed.len(), 1, "bob's feed sees t2 only: {:?}", events(&fed));
+    assert_eq!(
+        events(&fed),
+        [format!("app.Note.updated#{id}"), format!("app.Note.deleted#{id}")],
+        "bob's feed sees t2, then the note leave his sight"
+    );
     assert_eq!(fed[0].data["title"], "t2");
+    assert_eq!(fed[1].data, json!({"id": id}));
 
     // Retrieving again is a fresh subscription for whoever may read it now.
     ok(&stack.ws(&mut alice, &name, json!({})).await);

@@ -161,6 +161,7 @@ async fn outside_writes_arrive_with_the_facts_the_store_reads() {
     assert_eq!(wire.origin, None);
     assert_eq!(wire.object, None);
 
+    let before = row(&store, 1).await;
     conn.execute(format!("UPDATE {table} SET title = 'changed', score = NULL, amount = -0.0001, due = NULL").as_str())
         .await
         .unwrap();
@@ -169,6 +170,11 @@ async fn outside_writes_arrive_with_the_facts_the_store_reads() {
     assert_eq!(wire.kind, WireKind::Updated);
     assert_eq!(wire.pk, json!(1));
     assert_eq!(wire.facts.as_ref(), Some(&row(&store, 1).await));
+    assert_eq!(
+        wire.previous.as_ref(),
+        Some(&before),
+        "an update also tells who could read the row before it"
+    );
 
     // A new key: the old object is deleted, a new one created.
     let before = row(&store, 1).await;

@@ -292,3 +292,58 @@ async fn nobody_hears_of_another_users_note_but_its_owner_and_staff_do(db: &Test
     );
     assert!(drain(&mut anonymous_feed).is_empty());
 }
+
+/// Notes whose owner staff may change (the demo's `owner_id` is read-only).
+fn transferable_notes(db: &TestDb) -> ModelBinding {
+    let schema = ModelSchema::builder("notes")
+        .field(Field::integer("id").read().order())
+        .field(Field::integer("owner_id").read().write())
+        .field(Field::text("title").read().write().required())
+        .build()
+        .unwrap();
+    ModelBinding::builder("notes.Note", db.database(), schema)
+        .read_scope(|identity| match identity.id().and_then(|id| id.parse::<i64>().ok()) {
+            _ if identity.is_staff() => ReadScope::All,
+            Some(id) => ReadScope::Where(vec![Filter::eq("owner_id", id)]),
+            None => ReadScope::Nothing,
+        })
+        .build()
+        .unwrap()
+}
+
+each_backend!(
+    #[tokio::test]
+    an_update_that_moves_a_note_to_another_owner_tells_the_old_owner_it_is_gone
+);
+async fn an_update_that_moves_a_note_to_another_owner_tells_the_old_owner_it_is_gone(db: &TestDb) {
+    create_tables(db).await;
+    db.exec("INSERT INTO notes (owner_id, title) VALUES (1, 'moving')")
+        .await;
+    let hub = Hub::new();
+    let router = EventRouter::new().binding(transferable_notes(db));
+    let mut alice_feed = feed(&hub, alice(), "notes.Note");
+    let mut bob_feed = feed(&hub, bob(), "notes.Note");
+    let mut stranger_feed = feed(&hub, Identity::from(Principal::new("4")), "notes.Note");
+
+    let reply = call(&router, &hub, boss(), "notes.Note.update#1", json!({"owner_id": 2})).await;
+    assert_eq!(code(&reply), "ok");
+
+    let drain = |outbox: &mut Outbox| {
+        let mut pushes = Vec::new();
+        while let Some(push) = outbox.try_recv() {
+            let push: Value = serde_json::from_slice(&push.frame).unwrap();
+            pushes.push((push["event"].as_str().unwrap().to_owned(), push["data"].clone()));
+        }
+        pushes
+    };
+    assert_eq!(
+        drain(&mut alice_feed),
+        [("notes.Note.deleted#1".to_owned(), json!({"id": 1}))],
+        "the old owner learns only that it left their sight"
+    );
+    let bob_pushes = drain(&mut bob_feed);
+    assert_eq!(bob_pushes.len(), 1);
+    assert_eq!(bob_pushes[0].0, "notes.Note.updated#1");
+    assert_eq!(bob_pushes[0].1["title"], "moving");
+    assert!(drain(&mut stranger_feed).is_empty(), "never could read it");
+}

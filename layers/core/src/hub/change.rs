@@ -157,6 +157,8 @@ pub struct Change {
     pub(crate) pk_key: Arc<str>,
     pub(crate) object: Value,
     pub(crate) visibility: Visibility,
+    /// For an update: who could read the object before it.
+    pub(crate) previous: Option<Visibility>,
 }
 
 impl Change {
@@ -173,6 +175,7 @@ impl Change {
             pk_key,
             object,
             visibility: Visibility::Everyone,
+            previous: None,
         }
     }
 
@@ -181,6 +184,43 @@ impl Change {
     pub fn visible_to(mut self, visibility: Visibility) -> Self {
         self.visibility = visibility;
         self
+    }
+
+    /// For an update: who could read the object before it. A subscriber
+    /// that could, and may not read the new state, is told
+    /// `<stream>.deleted#<pk>` with `{"id": pk}` (the object left its read
+    /// scope; it learns nothing it did not know). Without it, such a
+    /// subscriber hears nothing more of the object.
+    ///
+    /// Only a [`Scoped`](Visibility::Scoped) (or
+    /// [`Everyone`](Visibility::Everyone)) previous visibility reaches other
+    /// server processes.
+    ///
+    /// ```
+    /// use channels_binding_core::hub::{Change, ChangeKind, Visibility};
+    /// use channels_binding_core::{Identity, Principal};
+    /// use serde_json::json;
+    ///
+    /// // Note 3 moved from user 1 to user 2.
+    /// let change = Change::new("notes.Note", ChangeKind::Updated, json!(3), json!({"id": 3}))
+    ///     .visible_to(Visibility::rule(|who: &Identity| who.id() == Some("2")))
+    ///     .was_visible_to(Visibility::rule(|who: &Identity| who.id() == Some("1")));
+    /// assert!(change.moves_out_of_sight_of(&Identity::from(Principal::new("1"))));
+    /// assert!(!change.moves_out_of_sight_of(&Identity::from(Principal::new("2"))));
+    /// assert!(!change.moves_out_of_sight_of(&Identity::from(Principal::new("3"))));
+    /// ```
+    #[must_use]
+    pub fn was_visible_to(mut self, previous: Visibility) -> Self {
+        self.previous = Some(previous);
+        self
+    }
+
+    /// Whether this update takes the object out of `identity`'s sight: it
+    /// could read the previous state and may not read the new one.
+    pub fn moves_out_of_sight_of(&self, identity: &Identity) -> bool {
+        self.kind == ChangeKind::Updated
+            && self.previous.as_ref().is_some_and(|previous| previous.allows(identity))
+            && !self.visibility.allows(identity)
     }
 
     /// The stream.

@@ -869,6 +869,20 @@ impl Hub {
         let config = &self.inner.config;
         let state = self.inner.stream(stream);
         let mut state = lock(&state);
+        if connection.is_closed() {
+            // Its client left while the request ran (requests finish on
+            // tasks of their own): nobody would receive a push, and nothing
+            // would ever remove the subscription.
+            return Ok(Subscribed {
+                position: StreamPosition {
+                    epoch: state.epoch.clone(),
+                    seq: state.seq,
+                },
+                replayed: 0,
+                resync: false,
+                created: false,
+            });
+        }
         // Reserve first: a refused subscription must replay nothing.
         let is_new = state
             .reserve(connection, &target, config.max_subscriptions)

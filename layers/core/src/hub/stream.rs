@@ -21,6 +21,20 @@ pub(crate) struct Recorded {
     pub(crate) data: Box<RawValue>,
     /// The change-feed frame, serialized once.
     pub(crate) feed_frame: Bytes,
+    /// For an update that can take the object out of some subscribers'
+    /// sight: the `<stream>.deleted#<pk>` frame they get instead.
+    pub(crate) moved_out_frame: Option<Bytes>,
+}
+
+impl Recorded {
+    /// The frame for a subscriber who may not read the change: the
+    /// moved-out frame if it could read the object before, else none.
+    fn moved_out_for(&self, connection: &Connection) -> Option<Bytes> {
+        let frame = self.moved_out_frame.as_ref()?;
+        self.change
+            .moves_out_of_sight_of(&connection.identity())
+            .then(|| frame.clone())
+    }
 }
 
 struct ObjectSubscriber {
@@ -176,12 +190,19 @@ impl StreamState {
             kind => format!("{}.{}#{}", self.name, kind.action(), change.pk_key),
         };
         let feed_frame = encode_push(&feed_event, &data, Some((&self.epoch, seq)));
+        let moved_out_frame = (change.kind == ChangeKind::Updated && change.previous.is_some()).then(|| {
+            let event = format!("{}.{}#{}", self.name, ChangeKind::Deleted.action(), change.pk_key);
+            let id = serde_json::value::to_raw_value(&serde_json::json!({ "id": change.pk }))
+                .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default());
+            encode_push(&event, &id, Some((&self.epoch, seq)))
+        });
         Recorded {
             seq,
             at: Instant::now(),
             change,
             data,
             feed_frame,
+            moved_out_frame,
         }
     }
 
@@ -217,8 +238,15 @@ impl StreamState {
                     return false;
                 }
                 // A change that makes the object unreadable ends this subscriber's
-                // pushes for it: nothing about it, not even the delete, is sent.
+                // pushes for it. If it could read the object before, it is told
+                // the object is gone from its sight (a delete, with only the id
+                // it knew); otherwise nothing is sent.
                 if !change.visibility.allows(&connection.identity()) {
+                    if let Some(frame) = record.moved_out_for(connection)
+                        && told.insert(*id)
+                    {
+                        delivered += usize::from(connection.push(tagged(frame, connection, origin)));
+                    }
                     forget(connection);
                     return false;
                 }
@@ -251,8 +279,17 @@ impl StreamState {
                 continue;
             }
             // Feed ids are unique; only object subscribers may have been told already.
-            if change.visibility.allows(&connection.identity()) && (told.is_empty() || !told.contains(id)) {
-                delivered += usize::from(connection.push(tagged(record.feed_frame.clone(), connection, origin)));
+            if !told.is_empty() && told.contains(id) {
+                continue;
+            }
+            let frame = if change.visibility.allows(&connection.identity()) {
+                Some(record.feed_frame.clone())
+            } else {
+                // Out of its sight now: a delete if it could read it before.
+                record.moved_out_for(connection)
+            };
+            if let Some(frame) = frame {
+                delivered += usize::from(connection.push(tagged(frame, connection, origin)));
             }
         }
         for id in gone {
@@ -309,24 +346,26 @@ impl StreamState {
         for record in self.history.range(start..) {
             let change = &record.change;
             let visible = change.visibility.allows(&connection.identity());
-            let frame = match target {
-                Target::Feed => record.feed_frame.clone(),
-                Target::Object { pk, form } => {
-                    if **pk != *change.pk_key {
-                        continue;
-                    }
-                    ended = change.kind == ChangeKind::Deleted || !visible;
-                    match form {
-                        PushForm::Echo(event) if change.kind != ChangeKind::Deleted => {
-                            encode_push(event, &record.data, Some((epoch, record.seq)))
-                        }
-                        _ => record.feed_frame.clone(),
-                    }
+            if let Target::Object { pk, .. } = target {
+                if **pk != *change.pk_key {
+                    continue;
                 }
-            };
-            if !visible {
-                continue;
+                ended = change.kind == ChangeKind::Deleted || !visible;
             }
+            let frame = match target {
+                // As live: out of sight, a delete if it could read it before.
+                _ if !visible => match record.moved_out_for(connection) {
+                    Some(frame) => frame,
+                    None => continue,
+                },
+                Target::Feed => record.feed_frame.clone(),
+                Target::Object { form, .. } => match form {
+                    PushForm::Echo(event) if change.kind != ChangeKind::Deleted => {
+                        encode_push(event, &record.data, Some((epoch, record.seq)))
+                    }
+                    _ => record.feed_frame.clone(),
+                },
+            };
             if !connection.push(tagged(frame, connection, origin)) {
                 break;
             }

@@ -23,6 +23,8 @@ use super::connection::Origin;
 /// * `facts`: what the stream's [`ChangeCodec`] needs to render the object
 ///   and decide who may read it.
 /// * `restricted`: `false` when everybody may read it.
+/// * `previous`: for an update, the facts of the object before it (who
+///   could read it then), when the codec decides visibility.
 /// * `origin`: the request that made it, so that its sender gets the reply
 ///   first.
 ///
@@ -49,6 +51,11 @@ pub struct WireChange {
     /// Whether only some identities may read it.
     #[serde(default)]
     pub restricted: bool,
+    /// For an update: the codec's facts about the object before it, so
+    /// that a subscriber who could read it then and may not now is told it
+    /// is gone (`<stream>.deleted#<pk>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Value>,
     /// The request that caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<WireOrigin>,
@@ -101,6 +108,7 @@ impl WireChange {
             object: None,
             facts: None,
             restricted: false,
+            previous: None,
             origin: None,
             kept: None,
         }
@@ -125,12 +133,20 @@ impl WireChange {
             // registered for the stream, and deliver to nobody without one.
             Visibility::Rule(_) | Visibility::Nobody => (Some(change.object), None, true),
         };
+        // Only facts travel: a closure stays on this node, as above.
+        let previous = match change.previous {
+            Some(Visibility::Scoped { facts, .. }) => {
+                Some(Arc::try_unwrap(facts).unwrap_or_else(|shared| (*shared).clone()))
+            }
+            _ => None,
+        };
         Self {
             kind,
             pk: change.pk,
             object,
             facts,
             restricted,
+            previous,
             origin: origin.map(|origin| WireOrigin {
                 node: node.to_owned(),
                 connection: origin.connection,
@@ -171,6 +187,13 @@ impl WireChange {
             (None, Some(codec)) if kind != ChangeKind::Deleted => codec.render(&facts),
             (None, _) => Value::Null,
         };
+        let previous = match (self.previous, &codec) {
+            (Some(facts), Some(codec)) if kind == ChangeKind::Updated => Some(Visibility::Scoped {
+                facts: Arc::new(facts),
+                codec: codec.clone(),
+            }),
+            _ => None,
+        };
         let visibility = match (kept, self.restricted, codec) {
             (Some(kept), _, _) => kept,
             (None, false, _) => Visibility::Everyone,
@@ -180,6 +203,10 @@ impl WireChange {
             },
             (None, true, None) => Visibility::Nobody,
         };
-        Some(Change::new(stream, kind, self.pk, object).visible_to(visibility))
+        let change = Change::new(stream, kind, self.pk, object).visible_to(visibility);
+        Some(match previous {
+            Some(previous) => change.was_visible_to(previous),
+            None => change,
+        })
     }
 }

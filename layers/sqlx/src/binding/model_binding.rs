@@ -9,6 +9,7 @@ use channels_binding_core::{Binding, BindingDescription, Event, FieldDescription
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::RwLock;
+use tracing::Instrument as _;
 
 use super::actions;
 use super::codec::BindingCodec;
@@ -18,7 +19,7 @@ use super::serializer::{AllFields, Serializer};
 use crate::error::ConfigError;
 use crate::field::FieldType;
 use crate::schema::ModelSchema;
-use crate::store::{Database, Object, Store};
+use crate::store::{Database, Object, Store, caller};
 use crate::write_values::WriteValues;
 
 /// Rows a `list` may return before it answers `payload_too_large`.
@@ -226,7 +227,8 @@ impl ModelBindingBuilder {
     /// counts hold only readable rows), and evaluated on the object for
     /// `retrieve` and for every push, per subscriber and without a query. A
     /// change that takes an object out of a subscriber's scope ends that
-    /// subscriber's pushes for it.
+    /// subscriber's pushes for it, with a last `<stream>.deleted#<pk>`
+    /// (`{"id": pk}`): it could read the object, so that tells it nothing new.
     ///
     /// ```
     /// use channels_binding_sqlx::{Filter, ReadScope};
@@ -362,15 +364,17 @@ impl Inner {
 
     /// Reads the object an update or delete targets and checks the caller
     /// may see and change it. Held under the write lock by the caller, so
-    /// the object checked is the object written.
+    /// the object checked is the object written. Returns the object as it
+    /// was, when it was read (always with a read scope: the change needs it
+    /// to tell who could read the object before).
     pub(crate) async fn guard(
         &self,
         action: WriteAction,
         identity: &Identity,
         pk: &crate::value::SqlValue,
-    ) -> Result<(), EventError> {
+    ) -> Result<Option<Object>, EventError> {
         if !self.guards_writes() {
-            return Ok(());
+            return Ok(None);
         }
         let current = self
             .store
@@ -379,7 +383,8 @@ impl Inner {
             .map_err(|e| super::request::store_error(&self.stream, e))?
             .filter(|row| self.may_read(identity, row))
             .ok_or_else(|| EventError::not_found("no such object"))?;
-        self.permit(action, identity, Some(&current))
+        self.permit(action, identity, Some(&current))?;
+        Ok(Some(current))
     }
 
     /// The rows `identity` may read.
@@ -420,12 +425,19 @@ impl Inner {
     /// Never fails: the write is committed, so subscribers must hear of it.
     /// Should the detail serializer fail (a bug, logged), the change carries
     /// the readable fields as stored rather than leaving a silent gap.
-    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object) -> Change {
+    ///
+    /// `previous`, for an update, is the row before it: subscribers who
+    /// could read that and may not read the new row are told the object is
+    /// gone (see [`Change::was_visible_to`]).
+    pub(crate) fn change(&self, kind: ChangeKind, pk: Value, row: Object, previous: Option<Object>) -> Change {
         // The row itself travels as the change's facts, so other nodes apply
         // the same read scope to it.
-        let visibility = match &self.read_scope {
-            None => Visibility::Everyone,
-            Some(_) => Visibility::scoped(Value::Object(row.clone()), self.codec.clone()),
+        let (visibility, previous) = match &self.read_scope {
+            None => (Visibility::Everyone, None),
+            Some(_) => (
+                Visibility::scoped(Value::Object(row.clone()), self.codec.clone()),
+                previous.map(|before| Visibility::scoped(Value::Object(before), self.codec.clone())),
+            ),
         };
         let object = match self.detail.serialize(row.clone()) {
             Ok(object) => object,
@@ -434,7 +446,11 @@ impl Inner {
                 Value::Object(row)
             }
         };
-        Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility)
+        let change = Change::new(self.stream.clone(), kind, pk, object).visible_to(visibility);
+        match previous {
+            Some(previous) if kind == ChangeKind::Updated => change.was_visible_to(previous),
+            _ => change,
+        }
     }
 }
 
@@ -494,20 +510,52 @@ impl Binding for ModelBinding {
             // API) are rendered and filtered here with this binding's rules.
             event.hub().register_codec(&inner.stream, &inner.codec);
         }
+        let stream = inner.stream.clone();
+        // The action runs on its own task, so that a caller that goes away
+        // (a reset connection drops this future) neither cuts a query short,
+        // which would cost the pool its connection (and an in-memory
+        // database its data), nor leaves a committed write unannounced: once
+        // a statement has its connection, the write, its sequence number and
+        // its pushes complete either way. Work still waiting for a
+        // connection when the caller leaves is abandoned (see
+        // `store::caller`), so a reset leaves no backlog behind. The reply
+        // still comes back through this future, before the pushes to the
+        // same connection (they wait for it in its queue).
+        let (waiting, action) = caller::on_behalf_of_caller(run(inner, event));
+        let action = action.instrument(tracing::Span::current());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Polled by some other executor: nothing to detach onto.
+            return Box::pin(async move {
+                let _waiting = waiting;
+                action.await
+            });
+        };
+        let action = runtime.spawn(action);
         Box::pin(async move {
-            let outcome = match event.name().action() {
-                "retrieve" => actions::retrieve::apply(&inner, event).await,
-                "search" => actions::search::apply(&inner, event).await,
-                "list" => actions::list::apply(&inner, event).await,
-                "create" => actions::create::apply(&inner, event).await,
-                "update" => actions::update::apply(&inner, event).await,
-                "save" => actions::save::apply(&inner, event).await,
-                "delete" => actions::delete::apply(&inner, event).await,
-                "subscribe" => actions::subscribe::subscribe(&inner, event).await,
-                "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
-                _ => Err(EventError::unknown_event(event.name().route())),
-            };
-            outcome.unwrap_or_else(Reply::error)
+            // Dropped with this future: the caller is gone.
+            let _waiting = waiting;
+            action.await.unwrap_or_else(|failure| {
+                // Only a panic ends the task early (nobody aborts it).
+                tracing::error!(stream = %stream, error = %failure, "model action failed");
+                Reply::error(EventError::internal())
+            })
         })
     }
+}
+
+/// Dispatches one event to its action.
+async fn run(inner: Arc<Inner>, event: Event) -> Reply {
+    let outcome = match event.name().action() {
+        "retrieve" => actions::retrieve::apply(&inner, event).await,
+        "search" => actions::search::apply(&inner, event).await,
+        "list" => actions::list::apply(&inner, event).await,
+        "create" => actions::create::apply(&inner, event).await,
+        "update" => actions::update::apply(&inner, event).await,
+        "save" => actions::save::apply(&inner, event).await,
+        "delete" => actions::delete::apply(&inner, event).await,
+        "subscribe" => actions::subscribe::subscribe(&inner, event).await,
+        "unsubscribe" => actions::subscribe::unsubscribe(&inner, event),
+        _ => Err(EventError::unknown_event(event.name().route())),
+    };
+    outcome.unwrap_or_else(Reply::error)
 }

@@ -89,6 +89,11 @@ pub(crate) fn store_error(stream: &str, err: StoreError) -> EventError {
             tracing::warn!(stream, error = %cause, "database unavailable");
             EventError::unavailable("the database is unavailable; retry later")
         }
+        StoreError::CallerGone => {
+            // Nobody waits for this reply; nothing was done.
+            tracing::debug!(stream, "request abandoned before it reached the database");
+            EventError::unavailable("the request was abandoned")
+        }
         other => {
             tracing::error!(stream, error = ?other, "database error");
             EventError::internal()

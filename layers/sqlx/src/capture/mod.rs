@@ -52,6 +52,9 @@ pub enum CaptureError {
 /// * `kind`: `created`, `updated` or `deleted`; an update that changes the
 ///   primary key is announced as `deleted` (old key) then `created`;
 /// * `pk`: the primary key, as JSON;
+/// * `previous` (updates only): the readable fields of the row before the
+///   update, as `facts`, so that a subscriber who could read the row then
+///   and may not now gets `<stream>.deleted#<pk>`;
 /// * `facts`: the readable fields, as [`decode_pg_row`](crate::decode_pg_row)
 ///   and the store read them (same names and JSON types, timestamps as
 ///   `YYYY-MM-DDTHH:MM:SS.mmmZ`; a non-finite float is `null`);
@@ -120,10 +123,18 @@ fn function_name(table: &str) -> String {
 /// The trigger's function.
 fn function_sql(function: &str, schema: &ModelSchema) -> String {
     let pk = schema.primary_key();
+    // An update also carries the facts of the row before it, so that
+    // subscribers who could read the row then and may not now are told it
+    // is gone from their sight.
     let announce = |kind: &str, row: &str| {
+        let previous = if kind == "updated" {
+            format!("'previous', {}, ", facts_json(schema, "OLD"))
+        } else {
+            String::new()
+        };
         format!(
             "PERFORM channels_binding_publish(TG_ARGV[0], json_build_object('kind', '{kind}', 'pk', {}, \
-             'facts', {}, 'restricted', true, 'origin', origin)::text);",
+             'facts', {}, {previous}'restricted', true, 'origin', origin)::text);",
             field_json(pk, row),
             facts_json(schema, row)
         )

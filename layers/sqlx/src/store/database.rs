@@ -63,6 +63,50 @@ impl Database {
         }
     }
 
+    /// Reads nothing from each of `tables`: whether the schema answers, not
+    /// only the server (for readiness probes). A database that lost its
+    /// tables (an in-memory one whose last connection closed, a dropped
+    /// schema) fails here while [`ping`](Self::ping) still succeeds.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), sqlx::Error> {
+    /// use channels_binding_sqlx::Database;
+    ///
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// sqlx::query("CREATE TABLE auth_user (id INTEGER PRIMARY KEY)").execute(&pool).await?;
+    /// let database = Database::from(pool);
+    /// assert!(database.check_tables(["auth_user"]).await.is_ok());
+    /// assert!(database.check_tables(["notes_note"]).await.is_err());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when no connection can be had or a table cannot
+    /// be read; [`sqlx::Error::Configuration`] for a name that is not an
+    /// identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+    pub async fn check_tables<'a>(&self, tables: impl IntoIterator<Item = &'a str>) -> Result<(), sqlx::Error> {
+        for table in tables {
+            if !crate::ident::is_valid_identifier(table) {
+                return Err(sqlx::Error::Configuration(
+                    format!("{table:?} is not a table name").into(),
+                ));
+            }
+            let mut sql = String::from("SELECT 1 FROM ");
+            crate::ident::push_quoted(&mut sql, table);
+            sql.push_str(" LIMIT 1");
+            match self {
+                #[cfg(feature = "sqlite")]
+                Self::Sqlite(pool) => sqlx::query(&sql).fetch_optional(pool).await.map(drop)?,
+                #[cfg(feature = "postgres")]
+                Self::Postgres(pool) => sqlx::query(&sql).fetch_optional(pool).await.map(drop)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the pool: every store on it answers
     /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) from now on.
     pub async fn close(&self) {

@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The database cannot be reached or is busy; retrying later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The request was abandoned by its caller (a client that went away)
+    /// before the operation took a database connection: nothing was done.
+    #[error("the request was abandoned before it started")]
+    CallerGone,
     /// Anything else: a bug or a schema that does not match the table.
     #[error("internal database error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),

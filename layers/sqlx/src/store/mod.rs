@@ -9,6 +9,7 @@
 //! dispatches to the store of whichever pool it was given.
 
 mod backend;
+pub(crate) mod caller;
 mod database;
 mod dispatch;
 mod error;

@@ -14,6 +14,7 @@ use crate::value::SqlValue;
 use crate::write_values::WriteValues;
 
 use super::backend::Backend;
+use super::caller;
 use super::error::StoreError;
 
 /// A JSON object holding the readable fields of one row.
@@ -147,11 +148,13 @@ impl<DB: Backend> SqlStore<DB> {
         let (count_sql, count_params) = builder.count(criteria)?.into_parts();
         let (page_sql, page_params) = builder.search_page(criteria, page.limit, page.offset())?.into_parts();
 
-        let mut tx = match DB::BEGIN_READ {
-            Some(begin) => self.pool.begin_with(begin).await,
-            None => self.pool.begin().await,
-        }
-        .map_err(|e| self.error(e))?;
+        let begin = async {
+            match DB::BEGIN_READ {
+                Some(begin) => self.pool.begin_with(begin).await,
+                None => self.pool.begin().await,
+            }
+        };
+        let mut tx = caller::acquire(begin, |e| self.error(e)).await?;
         let count = DB::fetch_count(&mut tx, &count_sql, count_params)
             .await
             .map_err(|e| self.failed(&count_sql, e))?;
@@ -226,7 +229,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     async fn fetch_all(&self, stmt: Statement) -> Result<Vec<Object>, StoreError> {
         let (sql, params) = stmt.into_parts();
-        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = caller::acquire(self.pool.acquire(), |e| self.error(e)).await?;
         DB::fetch_all(&mut conn, &self.schema, &sql, params)
             .await
             .map_err(|e| self.failed(&sql, e))
@@ -234,7 +237,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     async fn fetch_optional(&self, stmt: Statement) -> Result<Option<Object>, StoreError> {
         let (sql, params) = stmt.into_parts();
-        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = caller::acquire(self.pool.acquire(), |e| self.error(e)).await?;
         DB::fetch_optional(&mut conn, &self.schema, &sql, params)
             .await
             .map_err(|e| self.failed(&sql, e))
@@ -345,7 +348,7 @@ impl SqlStore<sqlx::Postgres> {
     /// `origin` for that transaction.
     async fn fetch_optional_tagged(&self, stmt: Statement, origin: &str) -> Result<Option<Object>, StoreError> {
         let (sql, params) = stmt.into_parts();
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = caller::acquire(self.pool.begin(), |e| self.error(e)).await?;
         sqlx::query("SELECT set_config($1, $2, true)")
             .bind(ORIGIN_SETTING)
             .bind(origin)

@@ -32,7 +32,7 @@ pub(crate) async fn insert(inner: &Inner, event: &Event, data: &Map<String, Valu
             .get(inner.schema.primary_key().name())
             .cloned()
             .unwrap_or(Value::Null);
-        inner.change(ChangeKind::Created, pk, row.clone())
+        inner.change(ChangeKind::Created, pk, row.clone(), None)
     });
     Ok(row)
 }

@@ -24,7 +24,7 @@ pub(crate) async fn apply(inner: &Inner, mut event: Event) -> Result<Reply, Even
         .map_err(|e| store_error(&inner.stream, e))?
         .ok_or_else(|| EventError::not_found("no such object"))?;
     inner.announce(&event, trigger.is_some(), || {
-        inner.change(ChangeKind::Deleted, pk.to_json(), row)
+        inner.change(ChangeKind::Deleted, pk.to_json(), row, None)
     });
     Ok(Reply::ok(json!({ "success": true, "id": pk.to_json() })))
 }

@@ -28,7 +28,7 @@ pub(crate) async fn update(
         ));
     }
     let _write = inner.ordering.write().await;
-    inner.guard(WriteAction::Update, event.identity(), pk).await?;
+    let before = inner.guard(WriteAction::Update, event.identity(), pk).await?;
     let trigger = inner.trigger_announces(event);
     let origin = trigger.as_ref().and_then(Option::as_deref);
     let row = inner
@@ -38,7 +38,7 @@ pub(crate) async fn update(
         .map_err(|e| store_error(&inner.stream, e))?
         .ok_or_else(|| EventError::not_found("no such object"))?;
     inner.announce(event, trigger.is_some(), || {
-        inner.change(ChangeKind::Updated, pk.to_json(), row.clone())
+        inner.change(ChangeKind::Updated, pk.to_json(), row.clone(), before)
     });
     Ok(row)
 }
