@@ -234,6 +234,11 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
+        // Closed before the memberships are taken: a request still running
+        // on its own task sees the connection closed and subscribes nothing
+        // (see `Hub::subscribe`), instead of adding a subscription after
+        // they were removed.
+        self.rx.close();
         if let Some(hub) = self.hub.upgrade() {
             hub.disconnect(&self.connection);
         }
