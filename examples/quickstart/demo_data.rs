@@ -9,8 +9,8 @@
 //! password is `demo` (see `DEMO_PASSWORD_HASH`).
 //!
 //! On PostgreSQL several processes may start at once on an empty database
-//! (the README's "three processes behind one address"): [`install`] takes
-//! an advisory lock first and hands it back as an [`Installing`] guard, so
+//! (the README's "three processes behind one address"): `install` takes
+//! an advisory lock first and hands it back as an `Installing` guard, so
 //! that the tables, the rows and everything else start-up installs (the
 //! session table, capture triggers) are made by one process at a time, and
 //! the others find them made.
