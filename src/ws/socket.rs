@@ -15,6 +15,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -354,10 +355,21 @@ where
                     if let Some(addr) = self.client_addr {
                         event.extensions_mut().insert(addr);
                     }
-                    // Its own task: the query runs to its end and frees its
-                    // pool connection however slowly the peer reads.
-                    self.tasks.spawn(answer(self.events.clone(), event, request));
-                    Ok(())
+                    let mut answering = Box::pin(answer(self.events.clone(), event, request));
+                    // Most events that need no I/O (a ping, a rejection by a
+                    // layer) are done at their first poll: answered here,
+                    // without the cost of a task. The others get a task of
+                    // their own, so the query runs to its end and frees its
+                    // pool connection however slowly the peer reads. A future
+                    // first polled with a no-op waker registers its real
+                    // waker when the task polls it again.
+                    match answering.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                        Poll::Ready((request, frame)) => self.on_reply(request, frame),
+                        Poll::Pending => {
+                            self.tasks.spawn(answering);
+                            Ok(())
+                        }
+                    }
                 }
                 Err(error) => self.queue(self::text(error.encode())),
             },
