@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttpLayer};
 use channels_binding::body::Body;
 use channels_binding::http::HttpApi;
-use channels_binding::models::Database;
+use channels_binding::models::{Database, Relay, RelayConfig};
 use channels_binding::ops::EventMetricsLayer;
 use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
@@ -156,9 +156,12 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     let users = bindings::users(pool.clone(), enforce_writes, capture)?;
     let notes = bindings::notes(pool.clone(), capture)?;
     if capture {
-        // psql, other programs and bulk updates are announced like API writes.
+        // psql, other programs and bulk updates are announced like API
+        // writes, and every change is in the outbox before its write is
+        // acknowledged.
         users.install_capture().await?;
         notes.install_capture().await?;
+        start_relay(&pool, &hub, shutdown.clone()).await?;
     }
     let router = sessions
         .routes(EventRouter::new())
@@ -202,6 +205,21 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
         .option_layer(anonymous_refused)
         .service(websocket);
     Ok(BoxCloneSyncService::new(ops::OpsRoutes::new(pool, &hub, service)?))
+}
+
+/// Starts this process's outbox relay (one process leads at a time) and
+/// stops it on shutdown, so that another process takes over at once; what
+/// it has not published stays in the outbox for that one.
+async fn start_relay(pool: &Database, hub: &Hub, shutdown: Shutdown) -> Result<(), BoxError> {
+    let (Database::Postgres(pool), Some(broker)) = (pool, hub.broker()) else {
+        return Ok(());
+    };
+    let relay = Relay::start(pool.clone(), broker.clone(), RelayConfig::default()).await?;
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        relay.stop().await;
+    });
+    Ok(())
 }
 
 /// Serves the demo on `listener` until `shutdown` is triggered.

@@ -73,6 +73,8 @@ mod ident;
 mod input;
 mod order;
 mod query;
+#[cfg(feature = "postgres")]
+mod relay;
 #[cfg(feature = "sqlite")]
 mod row;
 #[cfg(feature = "postgres")]
@@ -109,6 +111,8 @@ pub use input::{
 };
 pub use order::OrderTerm;
 pub use query::{Criteria, QueryBuilder, QueryError, Statement, contains_pattern};
+#[cfg(feature = "postgres")]
+pub use relay::{Relay, RelayConfig, RelayError, STOP_BOUND};
 #[cfg(feature = "sqlite")]
 pub use row::{bind_params, decode_row};
 #[cfg(feature = "postgres")]

@@ -59,6 +59,17 @@ CREATE TABLE IF NOT EXISTS channels_binding_batches (
 );
 CREATE INDEX IF NOT EXISTS channels_binding_batches_at ON channels_binding_batches (at);
 
+-- The outbox: changes recorded in the writing transaction (by capture
+-- triggers), waiting for the relay to publish them. `batch` is the first id
+-- of the batch a relay claimed them in, kept until they are published.
+CREATE TABLE IF NOT EXISTS channels_binding_outbox (
+    id bigserial PRIMARY KEY,
+    stream text NOT NULL,
+    payload text NOT NULL,
+    batch bigint
+);
+CREATE INDEX IF NOT EXISTS channels_binding_outbox_batch ON channels_binding_outbox (batch) WHERE batch IS NOT NULL;
+
 CREATE OR REPLACE FUNCTION channels_binding_channel() RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT
 AS $fn$ SELECT channel FROM channels_binding_epoch $fn$;
@@ -137,6 +148,11 @@ BEGIN
     RETURN QUERY SELECT channels_binding_publish_batch(streams, payloads);
 END
 $fn$;
+
+-- The channel capture triggers notify once per statement, waking the relay.
+CREATE OR REPLACE FUNCTION channels_binding_outbox_channel() RETURNS text
+LANGUAGE sql STABLE SET search_path FROM CURRENT
+AS $fn$ SELECT channel || '_outbox' FROM channels_binding_epoch $fn$;
 
 CREATE OR REPLACE FUNCTION channels_binding_number_json(value text) RETURNS json
 LANGUAGE sql IMMUTABLE

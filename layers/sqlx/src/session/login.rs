@@ -216,7 +216,10 @@ impl SessionAuth {
         // PostgreSQL refuses NUL in text outright (an error, not "no such
         // user"), and SQLite would compare a truncated string: refuse it here.
         if credentials.username.contains('\0') || credentials.password.contains('\0') {
-            return Reply::error(EventError::validation_field("username", "may not contain a NUL character"));
+            return Reply::error(EventError::validation_field(
+                "username",
+                "may not contain a NUL character",
+            ));
         }
         let attempt = match self.throttle.begin(&credentials.username, client.map(|c| c.0.ip())) {
             Ok(attempt) => attempt,
