@@ -16,6 +16,8 @@ use crate::schema::ModelSchema;
 /// The name of the triggers on a captured table (`_insert`, `_update`,
 /// `_delete` appended), and the prefix of their function's.
 const TRIGGER: &str = "channels_binding_capture";
+/// The prefix of the name of a captured table's render function.
+const RENDER: &str = "channels_binding_render";
 /// `json_build_object` takes at most 100 arguments: 50 key-value pairs.
 const PAIRS_PER_OBJECT: usize = 50;
 
@@ -98,7 +100,7 @@ pub async fn install_capture(pool: &PgPool, stream: &str, schema: &ModelSchema) 
     if stream.is_empty() || stream.contains('\0') {
         return Err(CaptureError::InvalidStream(stream.to_owned()));
     }
-    let function = function_name(schema.table());
+    let function = prefixed_name(TRIGGER, schema.table());
     let mut tx = pool.begin().await?;
     install_objects(&mut tx).await?;
     // Quoted by the server, whatever `standard_conforming_strings` says.
@@ -106,7 +108,9 @@ pub async fn install_capture(pool: &PgPool, stream: &str, schema: &ModelSchema) 
         .bind(stream)
         .fetch_one(&mut *tx)
         .await?;
-    sqlx::raw_sql(&function_sql(&function, schema))
+    let render = prefixed_name(RENDER, schema.table());
+    sqlx::raw_sql(&render_sql(&render, schema)).execute(&mut *tx).await?;
+    sqlx::raw_sql(&function_sql(&function, &render))
         .execute(&mut *tx)
         .await?;
     sqlx::raw_sql(&trigger_sql(&function, schema, &stream_literal))
@@ -116,15 +120,15 @@ pub async fn install_capture(pool: &PgPool, stream: &str, schema: &ModelSchema) 
     Ok(())
 }
 
-/// `channels_binding_capture_<table>`, or with a digest of the table name
-/// in place of the name when that would be too long.
-fn function_name(table: &str) -> String {
-    let plain = format!("{TRIGGER}_{table}");
+/// `<prefix>_<table>`, or with a digest of the table name in place of the
+/// name when that would be too long.
+fn prefixed_name(prefix: &str, table: &str) -> String {
+    let plain = format!("{prefix}_{table}");
     if plain.len() <= MAX_IDENTIFIER_LEN {
         return plain;
     }
     let digest = Sha256::digest(table.as_bytes());
-    let mut name = format!("{TRIGGER}_");
+    let mut name = format!("{prefix}_");
     for byte in &digest[..8] {
         // Writing to a String cannot fail.
         let _ = write!(name, "{byte:02x}");
@@ -132,13 +136,60 @@ fn function_name(table: &str) -> String {
     name
 }
 
-/// The triggers' function: one `INSERT … SELECT` into the outbox per
-/// statement, from the statement's transition tables (`new_rows`,
-/// `old_rows`), then one notification to wake the relay.
+/// The triggers' function: one outbox row per statement, holding the
+/// statement's transition tables (`new_rows`, `old_rows`) in their text
+/// form, then one notification to wake the relay.
 ///
-/// No counter row, no lock: the relay numbers the changes after commit, so
-/// a long or bulk transaction holds nothing other writers wait for.
-fn function_sql(function: &str, schema: &ModelSchema) -> String {
+/// Nothing is rendered here and no lock is taken: the relay renders the
+/// changes (with [`render_sql`]'s function) and numbers them after commit,
+/// so the writer pays for one array per statement, and a long or bulk
+/// transaction holds nothing other writers wait for.
+fn function_sql(function: &str, render: &str) -> String {
+    let mut render_quoted = String::new();
+    push_quoted(&mut render_quoted, render);
+    // A string literal of the quoted name (identifiers may hold `'`).
+    let render_literal = format!("'{}'", render_quoted.replace('\'', "''"));
+    let mut sql = String::from("CREATE OR REPLACE FUNCTION ");
+    push_quoted(&mut sql, function);
+    let _ = write!(
+        sql,
+        r"() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    origin_text text := nullif(current_setting('channels_binding.origin', true), '');
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO channels_binding_outbox (stream, render, op, new_rows, origin)
+            SELECT TG_ARGV[0], {render_literal}::regproc, TG_OP, array_agg(ROW(n.*)::text), origin_text
+            FROM new_rows n HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO channels_binding_outbox (stream, render, op, old_rows, origin)
+            SELECT TG_ARGV[0], {render_literal}::regproc, TG_OP, array_agg(ROW(o.*)::text), origin_text
+            FROM old_rows o HAVING count(*) > 0;
+    ELSE
+        INSERT INTO channels_binding_outbox (stream, render, op, new_rows, old_rows, origin)
+            SELECT TG_ARGV[0], {render_literal}::regproc, TG_OP,
+                (SELECT array_agg(ROW(n.*)::text) FROM new_rows n), (SELECT array_agg(ROW(o.*)::text) FROM old_rows o),
+                origin_text
+            WHERE EXISTS (SELECT FROM new_rows);
+    END IF;
+    IF FOUND THEN
+        PERFORM pg_notify(channels_binding_outbox_channel(), '');
+    END IF;
+    RETURN NULL;
+END
+$fn$"
+    );
+    sql
+}
+
+/// The function the relay renders a statement's outbox row with: one
+/// [`WireChange`](channels_binding_core::hub::WireChange) payload per row
+/// change, in order (for an update, deletions first, then the rest in key
+/// order).
+fn render_sql(render: &str, schema: &ModelSchema) -> String {
     let pk = schema.primary_key();
     let object = |kind: &str, row: &str, previous: Option<&str>| {
         let previous = previous.map_or_else(String::new, |before| {
@@ -156,18 +207,20 @@ fn function_sql(function: &str, schema: &ModelSchema) -> String {
         sql
     };
     let (n_pk, o_pk) = (column("n"), column("o"));
+    let mut table = String::new();
+    push_quoted(&mut table, schema.table());
 
     let mut sql = String::from("CREATE OR REPLACE FUNCTION ");
-    push_quoted(&mut sql, function);
+    push_quoted(&mut sql, render);
     // `extra_float_digits = 1`: floats as their shortest exact decimal, as
     // the row decoder reads them.
     let _ = write!(
         sql,
-        r"() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT SET extra_float_digits = 1
+        r"(op text, new_text text[], old_text text[], origin_text text) RETURNS SETOF text
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT SET extra_float_digits = 1
 AS $fn$
+#variable_conflict use_variable
 DECLARE
-    origin_text text := nullif(current_setting('channels_binding.origin', true), '');
     origin json;
 BEGIN
     IF origin_text IS NOT NULL THEN
@@ -177,28 +230,21 @@ BEGIN
             origin := NULL;
         END;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO channels_binding_outbox (stream, payload)
-            SELECT TG_ARGV[0], {created_n} FROM new_rows n ORDER BY {n_pk};
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO channels_binding_outbox (stream, payload)
-            SELECT TG_ARGV[0], {deleted_o} FROM old_rows o ORDER BY {o_pk};
+    IF op = 'INSERT' THEN
+        RETURN QUERY SELECT {created_n} FROM unnest(new_text::{table}[]) n ORDER BY {n_pk};
+    ELSIF op = 'DELETE' THEN
+        RETURN QUERY SELECT {deleted_o} FROM unnest(old_text::{table}[]) o ORDER BY {o_pk};
     ELSE
         -- Rows are paired by primary key: a key that only the old rows
         -- hold was deleted, one only the new rows hold was created.
-        INSERT INTO channels_binding_outbox (stream, payload)
-            SELECT TG_ARGV[0], CASE
-                    WHEN {n_pk} IS NULL THEN {deleted_o}
-                    WHEN {o_pk} IS NULL THEN {created_n}
-                    ELSE {updated}
-                END
-            FROM old_rows o FULL JOIN new_rows n ON {o_pk} = {n_pk}
+        RETURN QUERY SELECT CASE
+                WHEN {n_pk} IS NULL THEN {deleted_o}
+                WHEN {o_pk} IS NULL THEN {created_n}
+                ELSE {updated}
+            END
+            FROM unnest(old_text::{table}[]) o FULL JOIN unnest(new_text::{table}[]) n ON {o_pk} = {n_pk}
             ORDER BY {n_pk} IS NOT NULL, coalesce({n_pk}, {o_pk});
     END IF;
-    IF FOUND THEN
-        PERFORM pg_notify(channels_binding_outbox_channel(), '');
-    END IF;
-    RETURN NULL;
 END
 $fn$",
         created_n = object("created", "n", None),
@@ -281,11 +327,12 @@ mod tests {
 
     #[test]
     fn function_names_fit() {
-        assert_eq!(function_name("notes"), "channels_binding_capture_notes");
+        assert_eq!(prefixed_name(TRIGGER, "notes"), "channels_binding_capture_notes");
+        assert_eq!(prefixed_name(RENDER, "notes"), "channels_binding_render_notes");
         let long = "t".repeat(63);
-        let name = function_name(&long);
+        let name = prefixed_name(RENDER, &long);
         assert!(name.len() <= MAX_IDENTIFIER_LEN, "{name}");
-        assert_ne!(name, function_name(&"u".repeat(63)));
+        assert_ne!(name, prefixed_name(RENDER, &"u".repeat(63)));
     }
 
     #[test]
@@ -296,7 +343,7 @@ mod tests {
             .field(Field::text("secret"))
             .build();
         let Ok(schema) = schema else { panic!("valid schema") };
-        let sql = function_sql("f", &schema);
+        let sql = render_sql("f", &schema);
         assert!(sql.contains(r#"'Title', to_json(n."Title")"#), "{sql}");
         assert!(!sql.contains("secret"), "unreadable fields stay out: {sql}");
         let trigger = trigger_sql("f", &schema, "'app.Note'");

@@ -56,54 +56,109 @@ impl Outbox {
 
     /// Relays one batch: the oldest batch claimed already (by this relay
     /// or a predecessor that died before deleting it), else a new one of
-    /// at most `max` rows. Returns how many changes were published (0: the
-    /// outbox is empty).
+    /// at most `max` outbox rows (statements). Its changes are rendered,
+    /// in order, and published in chunks of at most `max`, each under the
+    /// key `outbox:<epoch>:<batch>:<chunk>`: rendering the same rows again
+    /// gives the same chunks, so a successor's publish of a chunk that
+    /// went out already is not published again. Returns how many outbox
+    /// rows were relayed (0: the outbox is empty).
     pub(super) async fn relay_one(&self, broker: &dyn Broker, max: usize) -> Result<usize, RelayError> {
-        let (batch, rows) = match self.claimed().await? {
+        let (batch, statements) = match self.claimed().await? {
             Some(claimed) => claimed,
             None => match self.claim(max).await? {
                 Some(claimed) => claimed,
                 None => return Ok(0),
             },
         };
-        let key = BatchKey::new(&format!("outbox:{}", self.epoch), batch.cast_unsigned());
-        let count = rows.len();
-        broker.publish(&key, rows).await?;
+        let changes = match self.render(batch).await {
+            Ok(changes) => changes,
+            // The rows no longer read as the table's rows (its columns
+            // changed since they were recorded): their subscribers are told
+            // to resync rather than left waiting behind them.
+            Err(RelayError::Database(sqlx::Error::Database(err))) => {
+                tracing::error!(batch, error = %err, "outbox rows cannot be rendered; their streams resync");
+                self.gaps(batch).await?
+            }
+            Err(err) => return Err(err),
+        };
+        let sender = format!("outbox:{}:{batch}", self.epoch);
+        for (chunk, part) in (1u64..).zip(changes.chunks(max.max(1))) {
+            broker.publish(&BatchKey::new(&sender, chunk), part.to_vec()).await?;
+        }
         sqlx::query("DELETE FROM channels_binding_outbox WHERE batch = $1")
             .bind(batch)
             .execute(&self.pool)
             .await?;
-        Ok(count)
+        Ok(statements)
     }
 
-    /// The oldest claimed batch, whole.
-    async fn claimed(&self) -> Result<Option<(i64, Vec<Outgoing>)>, RelayError> {
-        let rows = sqlx::query(
-            "SELECT batch, stream, payload FROM channels_binding_outbox \
-             WHERE batch = (SELECT min(batch) FROM channels_binding_outbox WHERE batch IS NOT NULL) ORDER BY id",
+    /// The oldest claimed batch and its number of outbox rows.
+    async fn claimed(&self) -> Result<Option<(i64, usize)>, RelayError> {
+        let row = sqlx::query(
+            "SELECT batch, count(*) AS statements FROM channels_binding_outbox \
+             WHERE batch = (SELECT min(batch) FROM channels_binding_outbox WHERE batch IS NOT NULL) GROUP BY batch",
         )
-        .fetch_all(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        batch_of(&rows)
+        match row {
+            Some(row) => {
+                let batch: i64 = row.try_get("batch")?;
+                let statements: i64 = row.try_get("statements")?;
+                Ok(Some((batch, usize::try_from(statements).unwrap_or(0))))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Claims the oldest unclaimed rows as one batch named by its first id,
     /// committed before anything is published.
-    async fn claim(&self, max: usize) -> Result<Option<(i64, Vec<Outgoing>)>, RelayError> {
-        let rows = sqlx::query(
+    async fn claim(&self, max: usize) -> Result<Option<(i64, usize)>, RelayError> {
+        let batches: Vec<i64> = sqlx::query_scalar(
             "WITH picked AS ( \
                  SELECT id FROM channels_binding_outbox WHERE batch IS NULL ORDER BY id LIMIT $1 \
                  FOR UPDATE SKIP LOCKED), \
              first AS (SELECT min(id) AS id FROM picked) \
              UPDATE channels_binding_outbox o SET batch = first.id FROM picked, first \
-             WHERE o.id = picked.id RETURNING o.id, o.batch, o.stream, o.payload",
+             WHERE o.id = picked.id RETURNING o.batch",
         )
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let mut rows = rows;
-        rows.sort_by_key(|row| row.try_get::<i64, _>("id").unwrap_or(i64::MAX));
-        batch_of(&rows)
+        Ok(batches.first().map(|batch| (*batch, batches.len())))
+    }
+
+    /// A gap marker for each stream of a batch.
+    async fn gaps(&self, batch: i64) -> Result<Vec<Outgoing>, RelayError> {
+        let streams: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT stream FROM channels_binding_outbox WHERE batch = $1 ORDER BY stream")
+                .bind(batch)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(streams
+            .into_iter()
+            .map(|stream| Outgoing {
+                stream: Arc::from(stream),
+                payload: Bytes::from_static(br#"{"kind":"gap"}"#),
+            })
+            .collect())
+    }
+
+    /// The changes of a claimed batch, rendered in order.
+    async fn render(&self, batch: i64) -> Result<Vec<Outgoing>, RelayError> {
+        let rows = sqlx::query("SELECT stream, payload FROM channels_binding_outbox_changes($1)")
+            .bind(batch)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let stream: String = row.try_get("stream")?;
+            let payload: String = row.try_get("payload")?;
+            changes.push(Outgoing {
+                stream: Arc::from(stream),
+                payload: Bytes::from(payload),
+            });
+        }
+        Ok(changes)
     }
 
     /// Changes waiting in the outbox (claimed or not).
@@ -112,22 +167,4 @@ impl Outbox {
             .fetch_one(&self.pool)
             .await?)
     }
-}
-
-/// The batch id and changes of rows read in id order.
-fn batch_of(rows: &[sqlx::postgres::PgRow]) -> Result<Option<(i64, Vec<Outgoing>)>, RelayError> {
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let batch: i64 = first.try_get("batch")?;
-    let mut changes = Vec::with_capacity(rows.len());
-    for row in rows {
-        let stream: String = row.try_get("stream")?;
-        let payload: String = row.try_get("payload")?;
-        changes.push(Outgoing {
-            stream: Arc::from(stream),
-            payload: Bytes::from(payload),
-        });
-    }
-    Ok(Some((batch, changes)))
 }
