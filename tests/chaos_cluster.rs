@@ -770,3 +770,51 @@ async fn a_bulk_update_costs_little_more_with_capture_and_blocks_no_api_write() 
         "no write waited for the bulk: {worst:?}"
     );
 }
+
+#[tokio::test]
+async fn a_terminated_writer_without_an_outbox_flushes_its_queue_before_exiting() {
+    let Some(redis) = PrivateRedis::start() else {
+        return;
+    };
+    // SQLite: no outbox, the changes wait in the writer's memory.
+    let prefix = unique("cb_chaos_flush");
+    let mut a = start("sqlite::memory:", &redis.url(), &prefix).await;
+    let b = start("sqlite::memory:", &redis.url(), &prefix).await;
+    let mut reader = socket(&b, Some("1")).await;
+    subscribe(&mut reader, "notes.Note").await;
+    let mut writer = socket(&a, Some("1")).await;
+    let mut warm = Vec::new();
+    for n in 0..3 {
+        warm.push(write_note(&mut writer, n).await);
+    }
+    let first = receive(&mut reader, &warm, Duration::from_secs(10)).await;
+    assert_eq!((first.delivered, first.duplicates), (3, 0));
+
+    redis.signal("-STOP");
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let reply = reply_to(
+            &mut writer,
+            json!({"event": "notes.Note.create", "data": {"title": format!("queued{n}"), "body": ""}}),
+            &format!("q{n}"),
+        )
+        .await;
+        assert!(reply.get("error").is_none(), "{reply}");
+        acknowledged.push(reply["data"]["id"].as_i64().unwrap());
+    }
+    drop(writer);
+    let exiting = std::thread::spawn(move || {
+        let status = a.terminate();
+        (a, status)
+    });
+    // Redis comes back within the writer's flush bound.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.signal("-CONT");
+    let received = receive(&mut reader, &acknowledged, Duration::from_secs(10)).await;
+    let (a, status) = exiting.join().unwrap();
+    eprintln!("writer SIGTERM without an outbox, Redis back after 1 s: acknowledged 20, {received:?}");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(received.duplicates, 0);
+    assert!(received.resynced || received.delivered == 20, "{received:?}");
+    drop(a);
+}

@@ -222,11 +222,31 @@ async fn start_relay(pool: &Database, hub: &Hub, shutdown: Shutdown) -> Result<(
     Ok(())
 }
 
+/// How long shutdown waits for changes queued for the channel layer.
+const FLUSH_BOUND: Duration = Duration::from_secs(5);
+
+/// Hands the channel layer what this process still queues for it, within
+/// [`FLUSH_BOUND`]. Changes of captured tables are in the outbox already
+/// (another process relays them); what is left here (SQLite, custom
+/// events) and does not go out in time is lost, and said so in the log.
+async fn flush_channel_layer(hub: &Hub) {
+    let waiting = hub.flush(FLUSH_BOUND).await;
+    if waiting > 0 {
+        tracing::error!(
+            waiting,
+            "shutdown: changes not taken by the channel layer in time are lost; \
+             their subscribers on other processes are not told"
+        );
+    }
+}
+
 /// Serves the demo on `listener` until `shutdown` is triggered.
 pub async fn serve_on(listener: TcpListener, settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
     let hub = channel_layer::hub(&settings).await?;
-    let service = build(&settings, hub, shutdown.clone()).await?;
-    serve_with_config(listener, service, shutdown, settings.serve_config()).await?;
+    let service = build(&settings, hub.clone(), shutdown.clone()).await?;
+    let served = serve_with_config(listener, service, shutdown, settings.serve_config()).await;
+    flush_channel_layer(&hub).await;
+    served?;
     Ok(())
 }
 
@@ -281,7 +301,7 @@ pub async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let service = match build(&settings, hub, shutdown.clone()).await {
+    let service = match build(&settings, hub.clone(), shutdown.clone()).await {
         Ok(service) => service,
         Err(err) => {
             eprintln!("error: {err}");
@@ -296,7 +316,9 @@ pub async fn main() -> ExitCode {
         }
     }
     shut_down_on_signal(shutdown.clone());
-    match serve_with_config(listener, service, shutdown, settings.serve_config()).await {
+    let served = serve_with_config(listener, service, shutdown, settings.serve_config()).await;
+    flush_channel_layer(&hub).await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
