@@ -232,3 +232,70 @@ async fn a_successor_publishes_a_claimed_batch_under_its_key_once() {
     second.stop().await;
     db.finish().await;
 }
+
+#[tokio::test]
+async fn a_key_change_is_a_deletion_then_a_creation() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let broker = setup(&db).await;
+    db.exec("INSERT INTO items VALUES (1, 10), (2, 20)").await;
+    db.exec("UPDATE items SET id = id + 100, n = n + 1").await;
+    let relay = Relay::start(db.pg_pool(), Arc::new(broker), RelayConfig::default())
+        .await
+        .unwrap();
+    drained(&db, Duration::from_secs(10)).await;
+    let changes: Vec<(String, i64)> = published(&db)
+        .await
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap().to_owned(), c["pk"].as_i64().unwrap()))
+        .collect();
+    let expected: Vec<(String, i64)> = [
+        ("created", 1),
+        ("created", 2),
+        ("deleted", 1),
+        ("deleted", 2),
+        ("created", 101),
+        ("created", 102),
+    ]
+    .iter()
+    .map(|(kind, pk)| ((*kind).to_owned(), *pk))
+    .collect();
+    assert_eq!(changes, expected);
+    relay.stop().await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn writers_of_one_row_are_published_in_commit_order() {
+    use sqlx::{Connection as _, Executor as _};
+
+    let Some(db) = TestDb::postgres().await else { return };
+    let broker = setup(&db).await;
+    db.exec("INSERT INTO items VALUES (1, 0)").await;
+    let options = db.pg_pool().connect_options();
+    let mut first = sqlx::postgres::PgConnection::connect_with(&options).await.unwrap();
+    let mut second = sqlx::postgres::PgConnection::connect_with(&options).await.unwrap();
+    let mut tx = first.begin().await.unwrap();
+    tx.execute("UPDATE items SET n = 1 WHERE id = 1").await.unwrap();
+    // Waits for the row until the first transaction commits.
+    let later = tokio::spawn(async move {
+        second.execute("UPDATE items SET n = 2 WHERE id = 1").await.unwrap();
+        second
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    let _second = later.await.unwrap();
+
+    let relay = Relay::start(db.pg_pool(), Arc::new(broker), RelayConfig::default())
+        .await
+        .unwrap();
+    drained(&db, Duration::from_secs(10)).await;
+    let n: Vec<i64> = published(&db)
+        .await
+        .iter()
+        .skip(1)
+        .map(|c| c["facts"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(n, [1, 2], "the later commit is published later");
+    relay.stop().await;
+    db.finish().await;
+}

@@ -131,9 +131,11 @@ impl ModelBinding {
         &self.inner.schema
     }
 
-    /// Installs (or replaces) the trigger that announces this table's
-    /// writes, for a binding built with
-    /// [`capture_outside_writes`](ModelBindingBuilder::capture_outside_writes).
+    /// Installs (or replaces) the statement-level triggers that record this
+    /// table's writes in the outbox (see
+    /// [`install_capture`](crate::install_capture)), for a binding built with
+    /// [`capture_outside_writes`](ModelBindingBuilder::capture_outside_writes);
+    /// a [`Relay`](crate::Relay) publishes them.
     /// Idempotent, and safe when several processes start at once.
     ///
     /// ```no_run
