@@ -818,3 +818,44 @@ async fn a_terminated_writer_without_an_outbox_flushes_its_queue_before_exiting(
     assert!(received.resynced || received.delivered == 20, "{received:?}");
     drop(a);
 }
+
+#[tokio::test]
+async fn another_process_takes_over_from_a_frozen_relay_leader() {
+    let Some(_) = redis_addr().await else {
+        return;
+    };
+    let Some((admin, schema, database)) = pg_schema::schema().await else {
+        return;
+    };
+    let prefix = unique("cb_chaos_frozen");
+    // A started first: its relay leads.
+    let a = start(&database, &redis_url(), &prefix).await;
+    let b = start(&database, &redis_url(), &prefix).await;
+    let (mine, _) = two_owners_notes(&b).await;
+    let mut reader = socket(&b, Some("1")).await;
+    subscribe(&mut reader, "notes.Note").await;
+
+    kill(a.pid(), "-STOP");
+    let frozen = Instant::now();
+    sqlx::query(&format!(
+        "UPDATE {schema}.notes_note SET title = 'while-frozen' WHERE id = {mine}"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let mut updated = None;
+    while frozen.elapsed() < Duration::from_secs(25) {
+        let push = reader.recv_within(Duration::from_secs(25)).await;
+        if push["event"] != "notes.Note.created" {
+            updated = Some(push);
+            break;
+        }
+    }
+    let takeover = frozen.elapsed();
+    kill(a.pid(), "-CONT");
+    let updated = updated.expect("the change arrived");
+    assert_eq!(updated["data"]["title"], "while-frozen", "{updated}");
+    eprintln!("relay leader SIGSTOPped: the change arrived through B after {takeover:?} (stale after 15 s)");
+    assert!(takeover < Duration::from_secs(20), "{takeover:?}");
+    drop(a);
+}

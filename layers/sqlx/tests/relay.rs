@@ -299,3 +299,38 @@ async fn writers_of_one_row_are_published_in_commit_order() {
     relay.stop().await;
     db.finish().await;
 }
+
+#[tokio::test]
+async fn a_leader_whose_heartbeat_stopped_is_ended_and_replaced() {
+    use sqlx::Connection as _;
+
+    let Some(db) = TestDb::postgres().await else { return };
+    let broker = Arc::new(setup(&db).await);
+    // A frozen leader: it holds the relay's lock ("cbrl" and the schema's
+    // hash), and its last beat is old.
+    let options = db.pg_pool().connect_options();
+    let mut frozen = sqlx::postgres::PgConnection::connect_with(&options).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(1667396204, hashtext(current_schema()::text))")
+        .execute(&mut frozen)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO channels_binding_relay (id, pid, beat) VALUES (true, pg_backend_pid(), now() - interval '1 hour') \
+         ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, beat = excluded.beat",
+    )
+    .execute(&mut frozen)
+    .await
+    .unwrap();
+    let config = RelayConfig::default()
+        .takeover(Duration::from_millis(200))
+        .stale_after(Duration::from_secs(1));
+    let relay = Relay::start(db.pg_pool(), broker, config).await.unwrap();
+    assert!(relay.wait_leader(Duration::from_secs(10)).await, "took over");
+    let ended = sqlx::query("SELECT 1").execute(&mut frozen).await;
+    assert!(ended.is_err(), "the frozen leader's session was ended: {ended:?}");
+    db.exec("INSERT INTO items VALUES (1, 1)").await;
+    drained(&db, Duration::from_secs(10)).await;
+    assert_eq!(published(&db).await.len(), 1);
+    relay.stop().await;
+    db.finish().await;
+}

@@ -74,6 +74,12 @@ CREATE TABLE IF NOT EXISTS channels_binding_outbox (
     origin text,
     batch bigint
 );
+-- The relay leader's heartbeat: its lock session's pid and last beat.
+CREATE TABLE IF NOT EXISTS channels_binding_relay (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    pid integer NOT NULL,
+    beat timestamptz NOT NULL
+);
 CREATE INDEX IF NOT EXISTS channels_binding_outbox_batch ON channels_binding_outbox (batch) WHERE batch IS NOT NULL;
 
 CREATE OR REPLACE FUNCTION channels_binding_channel() RETURNS text

@@ -134,6 +134,8 @@ impl PgBrokerConfig {
 ///   changes capture triggers recorded, waiting for the
 ///   [`Relay`](crate::Relay), and `channels_binding_outbox_channel()`, the
 ///   channel they notify (the `NOTIFY` channel with `_outbox` appended);
+/// * `channels_binding_relay (id, pid, beat)`: the relay leader's
+///   heartbeat;
 /// * `channels_binding_channel()` and `channels_binding_number_json(text)`
 ///   (used by capture triggers).
 ///

@@ -72,8 +72,13 @@ async fn become_leader(
                     .bind(RELAY_LOCK_CLASS)
                     .fetch_one(&mut *conn);
             match tokio::time::timeout(LOCK_TIMEOUT, attempt).await {
-                Ok(Ok(true)) => return connection,
-                Ok(Ok(false)) => {}
+                Ok(Ok(true)) => {
+                    if beat(conn, true).await {
+                        return connection;
+                    }
+                    connection = None;
+                }
+                Ok(Ok(false)) => end_stale_leader(conn, config).await,
                 Ok(Err(_)) | Err(_) => connection = None,
             }
         }
@@ -127,9 +132,9 @@ async fn lead(
             }
         };
         // Still the leader? A connection that died released the lock, and
-        // another relay may hold it now: stop relaying at once.
-        let alive = tokio::time::timeout(LOCK_TIMEOUT, lock.ping()).await;
-        if !matches!(alive, Ok(Ok(()))) {
+        // another relay may hold it now: stop relaying at once. The beat
+        // also tells followers this leader is alive.
+        if !beat(&mut lock, false).await {
             tracing::warn!("outbox relay lost its lock's connection; no longer leading");
             return;
         }
@@ -139,6 +144,45 @@ async fn lead(
                 listener = listen(outbox).await;
             }
         }
+    }
+}
+
+/// Records (`first`) or renews this leader's heartbeat on the lock's
+/// connection; `false` when the connection is gone or another leader's
+/// beat replaced this one.
+async fn beat(lock: &mut PgConnection, first: bool) -> bool {
+    let sql = if first {
+        "INSERT INTO channels_binding_relay (id, pid, beat) VALUES (true, pg_backend_pid(), clock_timestamp()) \
+         ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, beat = excluded.beat"
+    } else {
+        "UPDATE channels_binding_relay SET beat = clock_timestamp() WHERE pid = pg_backend_pid()"
+    };
+    let done = tokio::time::timeout(LOCK_TIMEOUT, sqlx::query(sql).execute(&mut *lock)).await;
+    matches!(done, Ok(Ok(result)) if result.rows_affected() == 1)
+}
+
+/// Ends the session of a leader whose heartbeat is older than
+/// [`RelayConfig::stale_after`], and that holds the lock (a pid of a
+/// session that ended may be another session's now): a process that is frozen (SIGSTOP, a
+/// paused VM) keeps its connection and its lock, and would hold up every
+/// change. Its session ending releases the lock; should it wake up, it
+/// finds its connection gone and stops leading.
+async fn end_stale_leader(conn: &mut PgConnection, config: &RelayConfig) {
+    let micros = i64::try_from(config.stale.as_micros()).unwrap_or(i64::MAX);
+    let ended = sqlx::query_scalar::<_, bool>(
+        "SELECT pg_terminate_backend(r.pid) FROM channels_binding_relay r \
+         WHERE r.beat < clock_timestamp() - $1 * interval '1 microsecond' AND r.pid <> pg_backend_pid() \
+           AND EXISTS (SELECT FROM pg_locks l WHERE l.pid = r.pid AND l.granted AND l.locktype = 'advisory' \
+               AND l.classid = $2::oid AND l.objid = hashtext(current_schema()::text)::oid AND l.objsubid = 2)",
+    )
+    .bind(micros)
+    .bind(RELAY_LOCK_CLASS)
+    .fetch_optional(&mut *conn);
+    if let Ok(Ok(Some(true))) = tokio::time::timeout(LOCK_TIMEOUT, ended).await {
+        tracing::warn!(
+            stale_after = ?config.stale,
+            "outbox relay: the leader's heartbeat is stale (a frozen process?); its session was ended to take over"
+        );
     }
 }
 

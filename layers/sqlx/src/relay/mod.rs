@@ -23,6 +23,7 @@ pub use batch::RelayError;
 const DEFAULT_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_TAKEOVER: Duration = Duration::from_secs(1);
 const DEFAULT_BATCH: usize = 256;
+const DEFAULT_STALE: Duration = Duration::from_secs(15);
 
 /// How a [`Relay`] waits and batches.
 ///
@@ -34,6 +35,7 @@ const DEFAULT_BATCH: usize = 256;
 /// assert_eq!(config.poll_interval(), Duration::from_millis(200));
 /// assert_eq!(config.max_batch(), 100);
 /// assert_eq!(config.takeover_interval(), Duration::from_secs(1));
+/// assert_eq!(config.stale_age(), Duration::from_secs(15));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -41,6 +43,7 @@ pub struct RelayConfig {
     poll: Duration,
     takeover: Duration,
     batch: usize,
+    stale: Duration,
 }
 
 impl Default for RelayConfig {
@@ -49,6 +52,7 @@ impl Default for RelayConfig {
             poll: DEFAULT_POLL,
             takeover: DEFAULT_TAKEOVER,
             batch: DEFAULT_BATCH,
+            stale: DEFAULT_STALE,
         }
     }
 }
@@ -72,6 +76,21 @@ impl RelayConfig {
     pub fn batch_size(mut self, changes: usize) -> Self {
         self.batch = changes.clamp(1, 10_000);
         self
+    }
+
+    /// How old the leader's heartbeat may grow before a follower ends the
+    /// leader's database session to take over (default 15 s; at least
+    /// 1 s). The leader beats after every batch and every wait, and a batch
+    /// may take up to 10 s: keep this above that.
+    pub fn stale_after(mut self, age: Duration) -> Self {
+        self.stale = age.max(Duration::from_secs(1));
+        self
+    }
+
+    /// See [`stale_after`](Self::stale_after).
+    #[must_use]
+    pub fn stale_age(&self) -> Duration {
+        self.stale
     }
 
     /// See [`poll`](Self::poll).
@@ -128,9 +147,13 @@ impl RelayConfig {
 /// Dropping the handle stops the relay as [`stop`](Relay::stop) does,
 /// without waiting.
 ///
-/// What it does not cover: a leader whose process is frozen (SIGSTOP) but
-/// whose connection stays open keeps the lock, and nothing is relayed until
-/// it resumes or its connection ends; the outbox grows meanwhile.
+/// * **A frozen leader.** A leader whose process is frozen (SIGSTOP, a
+///   paused VM) keeps its connection and its lock. The leader records a
+///   heartbeat (table `channels_binding_relay`) on the lock's connection
+///   after every batch and every wait; a follower that finds it older than
+///   [`stale_after`](RelayConfig::stale_after) (15 s) ends that session
+///   (`pg_terminate_backend`, allowed between sessions of one role) and
+///   takes over. Changes wait in the outbox meanwhile.
 ///
 /// ```no_run
 /// use std::sync::Arc;
