@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use channels_binding::auth::{AllowedOriginsLayer, AuthLayer, RequireIdentityHttpLayer};
 use channels_binding::body::Body;
 use channels_binding::http::HttpApi;
-use channels_binding::models::Database;
+use channels_binding::models::{Database, Relay, RelayConfig};
 use channels_binding::ops::EventMetricsLayer;
 use channels_binding::page_size::PageSizeLayer;
 use channels_binding::rate_limit::{RateLimit, RateLimiter};
@@ -156,9 +156,12 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     let users = bindings::users(pool.clone(), enforce_writes, capture)?;
     let notes = bindings::notes(pool.clone(), capture)?;
     if capture {
-        // psql, other programs and bulk updates are announced like API writes.
+        // psql, other programs and bulk updates are announced like API
+        // writes, and every change is in the outbox before its write is
+        // acknowledged.
         users.install_capture().await?;
         notes.install_capture().await?;
+        start_relay(&pool, &hub, shutdown.clone()).await?;
     }
     let router = sessions
         .routes(EventRouter::new())
@@ -204,11 +207,46 @@ pub async fn build(settings: &Settings, hub: Hub, shutdown: Shutdown) -> Result<
     Ok(BoxCloneSyncService::new(ops::OpsRoutes::new(pool, &hub, service)?))
 }
 
+/// Starts this process's outbox relay (one process leads at a time) and
+/// stops it on shutdown, so that another process takes over at once; what
+/// it has not published stays in the outbox for that one.
+async fn start_relay(pool: &Database, hub: &Hub, shutdown: Shutdown) -> Result<(), BoxError> {
+    let (Database::Postgres(pool), Some(broker)) = (pool, hub.broker()) else {
+        return Ok(());
+    };
+    let relay = Relay::start(pool.clone(), broker.clone(), RelayConfig::default()).await?;
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        relay.stop().await;
+    });
+    Ok(())
+}
+
+/// How long shutdown waits for changes queued for the channel layer.
+const FLUSH_BOUND: Duration = Duration::from_secs(5);
+
+/// Hands the channel layer what this process still queues for it, within
+/// [`FLUSH_BOUND`]. Changes of captured tables are in the outbox already
+/// (another process relays them); what is left here (SQLite, custom
+/// events) and does not go out in time is lost, and said so in the log.
+async fn flush_channel_layer(hub: &Hub) {
+    let waiting = hub.flush(FLUSH_BOUND).await;
+    if waiting > 0 {
+        tracing::error!(
+            waiting,
+            "shutdown: changes not taken by the channel layer in time are lost; \
+             their subscribers on other processes are not told"
+        );
+    }
+}
+
 /// Serves the demo on `listener` until `shutdown` is triggered.
 pub async fn serve_on(listener: TcpListener, settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
     let hub = channel_layer::hub(&settings).await?;
-    let service = build(&settings, hub, shutdown.clone()).await?;
-    serve_with_config(listener, service, shutdown, settings.serve_config()).await?;
+    let service = build(&settings, hub.clone(), shutdown.clone()).await?;
+    let served = serve_with_config(listener, service, shutdown, settings.serve_config()).await;
+    flush_channel_layer(&hub).await;
+    served?;
     Ok(())
 }
 
@@ -263,7 +301,7 @@ pub async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let service = match build(&settings, hub, shutdown.clone()).await {
+    let service = match build(&settings, hub.clone(), shutdown.clone()).await {
         Ok(service) => service,
         Err(err) => {
             eprintln!("error: {err}");
@@ -278,7 +316,9 @@ pub async fn main() -> ExitCode {
         }
     }
     shut_down_on_signal(shutdown.clone());
-    match serve_with_config(listener, service, shutdown, settings.serve_config()).await {
+    let served = serve_with_config(listener, service, shutdown, settings.serve_config()).await;
+    flush_channel_layer(&hub).await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

@@ -50,10 +50,14 @@ pub async fn hub(settings: &Settings) -> Result<Hub, BoxError> {
     Ok(Hub::with_broker(HubConfig::default(), broker))
 }
 
-/// Whether bindings should capture writes made outside the API: only when
-/// the channel layer is PostgreSQL's and lives in the demo's database, where
-/// the triggers publish.
+/// Whether bindings should capture writes (the demo's and everyone
+/// else's) through the outbox: whenever the database is PostgreSQL and the
+/// channel layer is shared (Redis or PostgreSQL). Capture triggers then
+/// record every committed change in the writing transaction, and the
+/// outbox relay publishes it to the channel layer, so a change outlives the
+/// process that made it. On SQLite (or the memory layer) there is no
+/// durable hand-off: see the README's limits.
 pub fn captures_outside_writes(settings: &Settings) -> bool {
     let postgres = |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
-    postgres(&settings.channel_layer) && settings.channel_layer == settings.database_url
+    postgres(&settings.database_url) && settings.channel_layer != "memory"
 }

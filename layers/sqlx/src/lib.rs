@@ -18,8 +18,29 @@
 //! * [`ModelBinding`] serves a model as a stream of the event API, on a
 //!   [`Database`] of either kind.
 //! * `PgBroker` (feature `postgres`) is a channel layer between server
-//!   processes on PostgreSQL `LISTEN`/`NOTIFY`, and `install_capture`
-//!   announces writes made outside the API on it.
+//!   processes on PostgreSQL `LISTEN`/`NOTIFY`; `install_capture` records
+//!   every write of a table (the API's and everyone else's) in an outbox
+//!   table, in the writing transaction, and a `Relay` publishes them on any
+//!   channel layer (Redis or PostgreSQL).
+//!
+//! # Durable hand-off, and where there is none
+//!
+//! On PostgreSQL with capture (`ModelBindingBuilder::capture_outside_writes`,
+//! `install_capture`, a `Relay` in every process), a write's change is in
+//! the outbox when the write commits, before its client hears of it: a
+//! process that dies, stops or is killed with changes not yet published
+//! loses none of them; the relay of another process (or of the next one to
+//! start) publishes them, once each, in outbox order. Sequence numbers are
+//! given after commit, so a long or bulk transaction blocks no other
+//! writer, and a 5,000-row statement costs one outbox row.
+//!
+//! On SQLite (or PostgreSQL without capture) there is no durable log: a
+//! binding hands its changes to the hub, whose queue to the channel layer
+//! lives in the process's memory. Shutdown waits a bounded time for it
+//! (`Hub::flush`); changes still queued when the process exits (killed, or
+//! the broker unreachable past the bound) are lost, and their subscribers
+//! on other processes are not told. Writes made outside the API are not
+//! seen at all there.
 //!
 //! # SQLite and PostgreSQL
 //!
@@ -73,6 +94,8 @@ mod ident;
 mod input;
 mod order;
 mod query;
+#[cfg(feature = "postgres")]
+mod relay;
 #[cfg(feature = "sqlite")]
 mod row;
 #[cfg(feature = "postgres")]
@@ -109,6 +132,8 @@ pub use input::{
 };
 pub use order::OrderTerm;
 pub use query::{Criteria, QueryBuilder, QueryError, Statement, contains_pattern};
+#[cfg(feature = "postgres")]
+pub use relay::{Relay, RelayConfig, RelayError, STOP_BOUND};
 #[cfg(feature = "sqlite")]
 pub use row::{bind_params, decode_row};
 #[cfg(feature = "postgres")]

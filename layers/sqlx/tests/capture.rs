@@ -7,11 +7,13 @@
 // Only part of the shared test support is used here.
 #![allow(unused_macros)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use channels_binding_core::hub::{Broker, BrokerEvent, Delivered, WireChange, WireKind, WireOrigin};
 use channels_binding_sqlx::{
-    CaptureError, Field, ModelSchema, PgBroker, PgBrokerConfig, PgStore, SqlValue, WriteValues, install_capture,
+    CaptureError, Field, ModelSchema, PgBroker, PgBrokerConfig, PgStore, Relay, RelayConfig, SqlValue, WriteValues,
+    install_capture,
 };
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
@@ -63,6 +65,8 @@ struct Setup {
     store: PgStore,
     broker: PgBroker,
     feed: Feed,
+    /// Publishes what the triggers record in the outbox.
+    _relay: Relay,
 }
 
 async fn setup(db: &TestDb) -> Setup {
@@ -74,10 +78,14 @@ async fn setup(db: &TestDb) -> Setup {
         .unwrap();
     let mut feed = broker.listen();
     assert_eq!(next(&mut feed).await, BrokerEvent::Connected);
+    let relay = Relay::start(db.pg_pool(), Arc::new(broker.clone()), RelayConfig::default())
+        .await
+        .unwrap();
     Setup {
         store: PgStore::new(db.pg_pool(), schema),
         broker,
         feed,
+        _relay: relay,
     }
 }
 
@@ -135,6 +143,7 @@ async fn outside_writes_arrive_with_the_facts_the_store_reads() {
         store,
         broker,
         mut feed,
+        _relay,
     } = setup(&db).await;
     let (mut conn, table) = outsider(&db).await;
 
@@ -214,7 +223,12 @@ async fn outside_writes_arrive_with_the_facts_the_store_reads() {
 #[tokio::test]
 async fn tagged_writes_carry_their_origin() {
     let Some(db) = TestDb::postgres().await else { return };
-    let Setup { store, mut feed, .. } = setup(&db).await;
+    let Setup {
+        store,
+        mut feed,
+        _relay,
+        ..
+    } = setup(&db).await;
     let origin = WireOrigin {
         node: "n1".into(),
         connection: 3,
@@ -281,7 +295,7 @@ async fn tagged_writes_carry_their_origin() {
 #[tokio::test]
 async fn rolled_back_writes_announce_nothing() {
     let Some(db) = TestDb::postgres().await else { return };
-    let Setup { mut feed, .. } = setup(&db).await;
+    let Setup { mut feed, _relay, .. } = setup(&db).await;
     let (mut conn, table) = outsider(&db).await;
 
     let mut tx = conn.begin().await.unwrap();
@@ -305,14 +319,20 @@ async fn rolled_back_writes_announce_nothing() {
 #[tokio::test]
 async fn installing_again_replaces_the_trigger() {
     let Some(db) = TestDb::postgres().await else { return };
-    let Setup { store, mut feed, .. } = setup(&db).await;
+    let Setup {
+        store,
+        mut feed,
+        _relay,
+        ..
+    } = setup(&db).await;
     let other_stream = "app.O'Brien \\ \"x\"";
     install_capture(&db.pg_pool(), STREAM, &notes()).await.unwrap();
     install_capture(&db.pg_pool(), other_stream, &notes()).await.unwrap();
     assert_eq!(
         db.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND NOT tgisinternal")
             .await,
-        1
+        3,
+        "one statement-level trigger per operation"
     );
 
     store.insert(&WriteValues::new().with("title", "once")).await.unwrap();

@@ -143,9 +143,13 @@ pub enum BrokerError {
 ///   broker more than the window later (a broker that hung or stayed
 ///   unreachable that long), publishes a change twice, under two sequence
 ///   numbers.
-/// * What this does not cover: changes still queued in a process that dies
-///   before the broker took them are lost with it (the queue lives in
-///   memory), and their subscribers are not told.
+/// * What this does not cover: changes a hub queued itself
+///   ([`Hub::publish`](super::Hub::publish)) still waiting in a process that
+///   dies before the broker took them are lost with it (the queue lives in
+///   memory), and their subscribers are not told. Model bindings on
+///   PostgreSQL avoid this with capture: the change is recorded in an
+///   outbox table in the writing transaction and relayed to the broker by
+///   `channels_binding_sqlx::Relay`, whichever process is left.
 /// * The epoch changes whenever the broker lost its history (a restart of a
 ///   broker that keeps nothing): positions of the old epoch are void.
 /// * [`listen`](Broker::listen) reconnects by itself after an outage and

@@ -619,6 +619,29 @@ impl Hub {
         self.inner.link.as_ref().map(|link| &link.broker)
     }
 
+    /// Waits until the channel layer took every change this hub queued for
+    /// it, or `within` passed; returns how many still wait (0 without a
+    /// broker). Call it on shutdown, after the last request finished:
+    /// changes still waiting when the process exits are lost with it, and
+    /// their subscribers on other processes are not told. (Model bindings
+    /// with capture on PostgreSQL hand their changes over durably instead,
+    /// through the outbox and its relay, and queue nothing here.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use channels_binding_core::hub::Hub;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Hub::new().flush(Duration::from_secs(1)).await, 0);
+    /// # }
+    /// ```
+    pub async fn flush(&self, within: Duration) -> usize {
+        match &self.inner.link {
+            Some(link) => link.flush(within).await,
+            None => 0,
+        }
+    }
+
     /// Whether the broker's feed is connected (`true` without a broker).
     pub fn broker_connected(&self) -> bool {
         self.inner.link.as_ref().is_none_or(Link::is_connected)

@@ -2,12 +2,12 @@
 //! to the broker in order, and the task that applies what the broker delivers.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::broker::{BatchKey, Broker, BrokerEvent, Outgoing};
 use super::hub::{HubInner, lock};
@@ -31,8 +31,18 @@ pub(crate) struct Link {
     /// goes out for each before the next batch.
     lost: Arc<Mutex<HashSet<Arc<str>>>>,
     pub(crate) connected: AtomicBool,
+    /// Changes queued and not yet taken by the broker.
+    pending: Arc<Pending>,
     /// Dropped with the hub: stops the listener.
     _closed: watch::Sender<()>,
+}
+
+/// How many changes wait for the broker, and a wake-up for
+/// [`Link::flush`] whenever a batch went out.
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    published: Notify,
 }
 
 /// The tasks of a [`Link`], started once the hub exists.
@@ -40,13 +50,19 @@ pub(crate) struct LinkTasks {
     broker: Arc<dyn Broker>,
     queue: mpsc::Receiver<Outgoing>,
     lost: Arc<Mutex<HashSet<Arc<str>>>>,
+    pending: Arc<Pending>,
     closed: watch::Receiver<()>,
 }
 
 impl LinkTasks {
     /// Starts publishing and applying deliveries for `hub`.
     pub(crate) fn spawn(self, hub: &Arc<HubInner>) {
-        tokio::spawn(publish_in_order(self.broker.clone(), self.queue, self.lost));
+        tokio::spawn(publish_in_order(
+            self.broker.clone(),
+            self.queue,
+            self.lost,
+            self.pending,
+        ));
         tokio::spawn(apply_deliveries(Arc::downgrade(hub), self.broker, self.closed));
     }
 }
@@ -57,10 +73,12 @@ impl Link {
         let (outgoing, queue) = mpsc::channel(OUTGOING_CAPACITY);
         let (closed, closed_rx) = watch::channel(());
         let lost = Arc::new(Mutex::new(HashSet::new()));
+        let pending = Arc::new(Pending::default());
         let tasks = LinkTasks {
             broker: broker.clone(),
             queue,
             lost: lost.clone(),
+            pending: pending.clone(),
             closed: closed_rx,
         };
         let link = Link {
@@ -68,6 +86,7 @@ impl Link {
             outgoing,
             lost,
             connected: AtomicBool::new(false),
+            pending,
             _closed: closed,
         };
         (link, tasks)
@@ -76,11 +95,32 @@ impl Link {
     /// Queues a change for the broker without waiting. `false` when the
     /// queue is full: the change is lost, and recorded as such.
     pub(crate) fn send(&self, outgoing: Outgoing) -> bool {
+        // Counted first: the publisher may take it before `try_send` returns.
+        self.pending.count.fetch_add(1, Ordering::SeqCst);
         match self.outgoing.try_send(outgoing) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing)) => {
+                self.pending.count.fetch_sub(1, Ordering::SeqCst);
                 lock(&self.lost).insert(outgoing.stream);
                 false
+            }
+        }
+    }
+
+    /// Waits until the broker took every queued change, or `within`
+    /// passed; returns how many still wait.
+    pub(crate) async fn flush(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the count is read: a batch published in
+            // between still wakes this wait.
+            let published = self.pending.published.notified();
+            let waiting = self.pending.count.load(Ordering::SeqCst);
+            if waiting == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, published).await.is_err() {
+                return self.pending.count.load(Ordering::SeqCst);
             }
         }
     }
@@ -101,6 +141,7 @@ async fn publish_in_order(
     broker: Arc<dyn Broker>,
     mut queue: mpsc::Receiver<Outgoing>,
     lost: Arc<Mutex<HashSet<Arc<str>>>>,
+    pending: Arc<Pending>,
 ) {
     let mut batch: Vec<Outgoing> = Vec::with_capacity(MAX_BATCH);
     // Random per link: keys of another process, or of this one before a
@@ -123,13 +164,18 @@ async fn publish_in_order(
             })
             .collect();
         let mut sending = gaps;
+        let taken = batch.len();
         sending.append(&mut batch);
         number += 1;
         let key = BatchKey::new(&sender, number);
         let mut pause = FIRST_RETRY;
         loop {
             match broker.publish(&key, sending.clone()).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    pending.count.fetch_sub(taken, Ordering::SeqCst);
+                    pending.published.notify_waiters();
+                    break;
+                }
                 Err(err) => {
                     if queue.is_closed() {
                         // The hub is gone: nobody is left to deliver to.
@@ -168,5 +214,64 @@ async fn apply_deliveries(hub: Weak<HubInner>, broker: Arc<dyn Broker>, mut clos
                 tracing::warn!(broker = broker.name(), "channel layer disconnected; reconnecting");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{self, BoxStream};
+    use serde_json::json;
+
+    use super::*;
+    use crate::hub::{BrokerError, Change, ChangeKind, Hub, HubConfig, MemoryBroker, Replay, StreamPosition};
+
+    /// A channel layer that refuses every publish.
+    #[derive(Debug)]
+    struct Down;
+
+    impl Broker for Down {
+        fn name(&self) -> &'static str {
+            "down"
+        }
+        fn publish<'a>(&'a self, _: &'a BatchKey, _: Vec<Outgoing>) -> BoxFuture<'a, Result<(), BrokerError>> {
+            Box::pin(async { Err(BrokerError::Unavailable("down".into())) })
+        }
+        fn listen(&self) -> BoxStream<'static, BrokerEvent> {
+            stream::pending().boxed()
+        }
+        fn position<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<StreamPosition, BrokerError>> {
+            Box::pin(async { Err(BrokerError::Unavailable("down".into())) })
+        }
+        fn replay<'a>(&'a self, _: &'a str, _: &'a StreamPosition) -> BoxFuture<'a, Result<Replay, BrokerError>> {
+            Box::pin(async { Err(BrokerError::Unavailable("down".into())) })
+        }
+        fn check(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+            Box::pin(async { Err(BrokerError::Unavailable("down".into())) })
+        }
+    }
+
+    fn change(n: i64) -> Change {
+        Change::new("app.Note", ChangeKind::Created, json!(n), json!({"id": n}))
+    }
+
+    #[tokio::test]
+    async fn flush_waits_until_the_broker_took_every_change() {
+        let hub = Hub::with_broker(HubConfig::default(), Arc::new(MemoryBroker::new()));
+        for n in 0..100 {
+            hub.publish(change(n));
+        }
+        assert_eq!(hub.flush(Duration::from_secs(5)).await, 0);
+    }
+
+    #[tokio::test]
+    async fn flush_tells_how_many_changes_still_wait_after_its_bound() {
+        let hub = Hub::with_broker(HubConfig::default(), Arc::new(Down));
+        for n in 0..3 {
+            hub.publish(change(n));
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(hub.flush(Duration::from_millis(200)).await, 3);
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

@@ -131,9 +131,11 @@ impl ModelBinding {
         &self.inner.schema
     }
 
-    /// Installs (or replaces) the trigger that announces this table's
-    /// writes, for a binding built with
-    /// [`capture_outside_writes`](ModelBindingBuilder::capture_outside_writes).
+    /// Installs (or replaces) the statement-level triggers that record this
+    /// table's writes in the outbox (see
+    /// [`install_capture`](crate::install_capture)), for a binding built with
+    /// [`capture_outside_writes`](ModelBindingBuilder::capture_outside_writes);
+    /// a [`Relay`](crate::Relay) publishes them.
     /// Idempotent, and safe when several processes start at once.
     ///
     /// ```no_run
@@ -187,17 +189,29 @@ pub struct ModelBindingBuilder {
 
 impl ModelBindingBuilder {
     /// Announces writes made outside the API too (psql, other programs,
-    /// bulk updates): with [`ModelBinding::install_capture`], a trigger on
-    /// the table publishes every committed INSERT, UPDATE and DELETE through
-    /// the PostgreSQL channel layer ([`PgBroker`](crate::PgBroker)), in
-    /// commit order, and subscribers get them exactly as writes through the
-    /// API, with the same read-scope filtering. On a hub whose channel layer
-    /// is PostgreSQL's, writes through the API are then announced by the
-    /// trigger alone (once), tagged with the request that made them so its
-    /// sender still gets the reply first. On any other hub the binding
-    /// announces its own writes as usual.
+    /// bulk updates), and makes the hand-off of every write durable: with
+    /// [`ModelBinding::install_capture`], statement-level triggers record
+    /// each committed INSERT, UPDATE and DELETE in the outbox table, in the
+    /// writer's transaction, and a [`Relay`](crate::Relay) (one per process,
+    /// one leading per schema) publishes them to the hub's channel layer
+    /// (Redis, PostgreSQL, any [`Broker`](channels_binding_core::hub::Broker)),
+    /// exactly once and in outbox order. Subscribers get them exactly as
+    /// writes through the API, with the same read-scope filtering.
     ///
-    /// PostgreSQL only: [`build`](Self::build) refuses it on SQLite.
+    /// On a hub with a channel layer, writes through the API are then
+    /// recorded by the trigger alone (once), tagged with the request that
+    /// made them so its sender still gets the reply first; a write
+    /// acknowledged to its client is in the outbox, so it reaches
+    /// subscribers even if this process dies right after. Run a
+    /// [`Relay`](crate::Relay) on such a hub, or nothing is published. On a
+    /// hub without a channel layer (one process), the binding announces its
+    /// own writes as usual, and nothing relays the outbox: do not capture
+    /// there.
+    ///
+    /// PostgreSQL only: [`build`](Self::build) refuses it on SQLite, where
+    /// no durable hand-off exists (a change is queued in the process's
+    /// memory until the broker takes it, and lost if the process dies
+    /// first; its subscribers are not told).
     pub fn capture_outside_writes(mut self) -> Self {
         self.capture = true;
         self
@@ -398,12 +412,13 @@ impl Inner {
     }
 
     /// How a write of `event` is announced: `None` when the binding
-    /// publishes it; `Some(origin)` when a capture trigger does (the hub's
-    /// channel layer is PostgreSQL's), with the origin (JSON) to tag the
-    /// write with, if the event came from a connection.
+    /// publishes it; `Some(origin)` when a capture trigger records it in
+    /// the outbox for the relay (the hub has a channel layer), with the
+    /// origin (JSON) to tag the write with, if the event came from a
+    /// connection.
     pub(crate) fn trigger_announces(&self, event: &Event) -> Option<Option<String>> {
         let hub = event.hub();
-        let captured = self.capture && hub.broker().is_some_and(|broker| broker.name() == "postgres");
+        let captured = self.capture && hub.broker().is_some();
         if !captured {
             return None;
         }

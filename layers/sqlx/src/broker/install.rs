@@ -59,6 +59,29 @@ CREATE TABLE IF NOT EXISTS channels_binding_batches (
 );
 CREATE INDEX IF NOT EXISTS channels_binding_batches_at ON channels_binding_batches (at);
 
+-- The outbox: statements' changes recorded in the writing transaction by
+-- capture triggers, one row per statement (the transition tables' rows in
+-- their text form), waiting for the relay. `render` turns a row into the
+-- changes' payloads, after commit; `batch` is the first id of the batch a
+-- relay claimed the row in, kept until it is published.
+CREATE TABLE IF NOT EXISTS channels_binding_outbox (
+    id bigserial PRIMARY KEY,
+    stream text NOT NULL,
+    render regproc NOT NULL,
+    op text NOT NULL,
+    new_rows text[],
+    old_rows text[],
+    origin text,
+    batch bigint
+);
+-- The relay leader's heartbeat: its lock session's pid and last beat.
+CREATE TABLE IF NOT EXISTS channels_binding_relay (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    pid integer NOT NULL,
+    beat timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channels_binding_outbox_batch ON channels_binding_outbox (batch) WHERE batch IS NOT NULL;
+
 CREATE OR REPLACE FUNCTION channels_binding_channel() RETURNS text
 LANGUAGE sql STABLE SET search_path FROM CURRENT
 AS $fn$ SELECT channel FROM channels_binding_epoch $fn$;
@@ -137,6 +160,28 @@ BEGIN
     RETURN QUERY SELECT channels_binding_publish_batch(streams, payloads);
 END
 $fn$;
+
+-- The changes of a claimed batch, in order: each outbox row rendered by its
+-- table's render function.
+CREATE OR REPLACE FUNCTION channels_binding_outbox_changes(claimed bigint)
+RETURNS TABLE (stream text, payload text)
+LANGUAGE plpgsql SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    entry record;
+BEGIN
+    FOR entry IN SELECT o.stream, o.render, o.op, o.new_rows, o.old_rows, o.origin
+                 FROM channels_binding_outbox o WHERE o.batch = claimed ORDER BY o.id LOOP
+        RETURN QUERY EXECUTE format('SELECT $1, r FROM %s($2, $3, $4, $5) r', entry.render)
+            USING entry.stream, entry.op, entry.new_rows, entry.old_rows, entry.origin;
+    END LOOP;
+END
+$fn$;
+
+-- The channel capture triggers notify once per statement, waking the relay.
+CREATE OR REPLACE FUNCTION channels_binding_outbox_channel() RETURNS text
+LANGUAGE sql STABLE SET search_path FROM CURRENT
+AS $fn$ SELECT channel || '_outbox' FROM channels_binding_epoch $fn$;
 
 CREATE OR REPLACE FUNCTION channels_binding_number_json(value text) RETURNS json
 LANGUAGE sql IMMUTABLE

@@ -88,8 +88,9 @@ impl PgBrokerConfig {
 /// the pool's current schema, delivery by `LISTEN`/`NOTIFY`.
 ///
 /// Every process connected to the same database and schema shares the
-/// streams, and so do writes made outside the API once a capture trigger
-/// is installed ([`install_capture`](crate::install_capture)).
+/// streams, and so do writes recorded by capture triggers
+/// ([`install_capture`](crate::install_capture)) once a
+/// [`Relay`](crate::Relay) publishes them.
 ///
 /// Each [`listen`](Broker::listen) feed is a task on a connection of its
 /// own (opened with the pool's options, not taken from the pool): it sends
@@ -129,6 +130,12 @@ impl PgBrokerConfig {
 ///   or, when the key is recorded already (a retry after a lost reply),
 ///   publishes nothing and returns no row. Keys older than the history age
 ///   are deleted on every publish: exactly-once holds within that window;
+/// * `channels_binding_outbox (id bigserial, stream, payload, batch)`:
+///   changes capture triggers recorded, waiting for the
+///   [`Relay`](crate::Relay), and `channels_binding_outbox_channel()`, the
+///   channel they notify (the `NOTIFY` channel with `_outbox` appended);
+/// * `channels_binding_relay (id, pid, beat)`: the relay leader's
+///   heartbeat;
 /// * `channels_binding_channel()` and `channels_binding_number_json(text)`
 ///   (used by capture triggers).
 ///
