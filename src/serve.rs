@@ -22,20 +22,20 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::server::graceful::Watcher;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
 use tower::{Service, ServiceExt};
 
 use channels_binding_core::ClientAddr;
 
 use self::activity::Activity;
-use self::cap::{Admission, ConnectionCap};
+use self::cap::{ConnectionCap, Slot};
 use self::watched::{Tracked, Watched};
 use crate::body::BoxError;
 use crate::shutdown::Shutdown;
 pub use config::ServeConfig;
 
 /// How long a connection accepted over the cap waits for the permit of the
-/// idle connection it displaced (that connection's task only has to end).
+/// idle connection it displaced (that connection's task only has to end)
+/// before it displaces another one.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
 /// Pause after a failed accept (for example too many open files), so that
@@ -138,35 +138,20 @@ where
                 continue;
             }
         };
+        // Listed under the cap here, before its task runs, so that the next
+        // connection over the cap can always displace it while it is idle.
+        let activity = Activity::new();
+        let Some(slot) = connections.cap.enter(&activity, EVICTION_WAIT).await else {
+            tracing::debug!(%peer, "connection cap reached with no idle connection to displace: closed");
+            drop(stream);
+            continue;
+        };
         let watcher = graceful.watcher();
-        match connections.cap.admit() {
-            Admission::Admitted(permit) => {
-                tokio::spawn(
-                    connections
-                        .clone()
-                        .serve(service.clone(), stream, peer, permit, watcher),
-                );
-            }
-            Admission::AfterEviction(permits) => {
-                // Waits here, in the accept loop: one eviction at a time, so
-                // the next connection over the cap finds a live idle one to
-                // displace, and the flood waits in the kernel's backlog.
-                match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
-                    Ok(Ok(permit)) => {
-                        tokio::spawn(
-                            connections
-                                .clone()
-                                .serve(service.clone(), stream, peer, permit, watcher),
-                        );
-                    }
-                    _ => tracing::debug!(%peer, "no room under the connection cap: closed"),
-                }
-            }
-            Admission::Refused => {
-                tracing::debug!(%peer, "connection cap reached with every connection busy: closed");
-                drop(stream);
-            }
-        }
+        tokio::spawn(
+            connections
+                .clone()
+                .serve(service.clone(), stream, peer, slot, activity, watcher),
+        );
     }
     drop(listener);
     let (_, sockets_closed) = tokio::join!(
@@ -195,7 +180,8 @@ impl Connections {
         service: S,
         stream: TcpStream,
         peer: SocketAddr,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
+        activity: Arc<Activity>,
         watcher: Watcher,
     ) where
         S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
@@ -205,10 +191,8 @@ impl Connections {
     {
         // Held until this connection's HTTP life ends (an upgraded socket
         // lives on in its own task, outside the cap).
-        let _permit = permit;
+        let _slot = slot;
         let _ = stream.set_nodelay(true);
-        let activity = Activity::new();
-        let _listed = self.cap.register(activity.clone());
         let requests = activity.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             // Every request of this connection learns the peer's address.

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -41,11 +42,16 @@ pub(crate) struct ConnectionCap {
     next_id: AtomicU64,
 }
 
+/// How many idle connections one new client may displace in turn when the
+/// one displaced first does not free its permit in time (its task starved
+/// on a loaded machine, for example), before the new client is closed.
+const EVICTION_ATTEMPTS: usize = 3;
+
 /// What to do with a connection just accepted.
 #[derive(Debug)]
 pub(crate) enum Admission {
-    /// Serve it.
-    Admitted(OwnedSemaphorePermit),
+    /// Serve it: it holds a permit and is listed for eviction.
+    Admitted(Slot),
     /// Serve it once the evicted connection's permit is back.
     AfterEviction(Arc<Semaphore>),
     /// Every connection is busy: close it at once.
@@ -61,10 +67,35 @@ impl ConnectionCap {
         })
     }
 
+    /// Room for the connection `activity`: a permit at once, or room made
+    /// by evicting idle connections one after the other, each given `wait`
+    /// to free its permit, at most [`EVICTION_ATTEMPTS`] of them. `None`
+    /// when every connection is busy or none made room in time.
+    ///
+    /// Awaited in the accept loop: one eviction at a time, so that the next
+    /// connection over the cap finds a live idle one to displace.
+    pub(crate) async fn enter(self: &Arc<Self>, activity: &Arc<Activity>, wait: Duration) -> Option<Slot> {
+        for _ in 0..EVICTION_ATTEMPTS {
+            match self.admit(activity) {
+                Admission::Admitted(slot) => return Some(slot),
+                Admission::AfterEviction(permits) => {
+                    if let Ok(Ok(permit)) = tokio::time::timeout(wait, permits.acquire_owned()).await {
+                        return Some(self.slot(permit, activity));
+                    }
+                }
+                Admission::Refused => return None,
+            }
+        }
+        None
+    }
+
     /// A permit, or room made by evicting the connection idle the longest.
-    pub(crate) fn admit(&self) -> Admission {
+    /// An admitted connection is listed at once, before its task runs: a
+    /// permit held by an unlisted connection could be neither used nor
+    /// freed by the next admission.
+    pub(crate) fn admit(self: &Arc<Self>, activity: &Arc<Activity>) -> Admission {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            return Admission::Admitted(permit);
+            return Admission::Admitted(self.slot(permit, activity));
         }
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let oldest_idle = live
@@ -80,8 +111,15 @@ impl ConnectionCap {
         }
     }
 
+    fn slot(self: &Arc<Self>, permit: OwnedSemaphorePermit, activity: &Arc<Activity>) -> Slot {
+        Slot {
+            _permit: permit,
+            _listed: self.register(activity.clone()),
+        }
+    }
+
     /// Lists a served connection, for eviction, until the registration drops.
-    pub(crate) fn register(self: &Arc<Self>, activity: Arc<Activity>) -> Registration {
+    fn register(self: &Arc<Self>, activity: Arc<Activity>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.live
             .lock()
@@ -91,9 +129,18 @@ impl ConnectionCap {
     }
 }
 
+/// A connection's place under the cap: its permit and its listing, both
+/// given back when dropped (the permit first: a permit is never held by a
+/// connection that is not listed).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _listed: Registration,
+}
+
 /// A listed connection; unlisted when dropped.
 #[derive(Debug)]
-pub(crate) struct Registration {
+struct Registration {
     cap: Arc<ConnectionCap>,
     id: u64,
 }
@@ -117,32 +164,73 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn over_the_cap_the_longest_idle_connection_makes_room() {
         let cap = ConnectionCap::new(2);
-        let Admission::Admitted(_first_permit) = cap.admit() else {
+        let older = Activity::new();
+        let Admission::Admitted(_older_slot) = cap.admit(&older) else {
             panic!("room for the first")
         };
-        let (older, newer) = (Activity::new(), {
-            tokio::time::advance(Duration::from_secs(1)).await;
-            Activity::new()
-        });
-        let _listed = (cap.register(older.clone()), cap.register(newer.clone()));
-        let Admission::Admitted(_second_permit) = cap.admit() else {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let newer = Activity::new();
+        let Admission::Admitted(_newer_slot) = cap.admit(&newer) else {
             panic!("room for the second")
         };
-        assert!(matches!(cap.admit(), Admission::AfterEviction(_)));
+        assert!(matches!(cap.admit(&Activity::new()), Admission::AfterEviction(_)));
         assert!(older.idle_since().is_none(), "the older one is on its way out");
         assert!(newer.idle_since().is_some());
     }
 
     #[test]
-    fn over_the_cap_with_every_connection_busy_the_new_one_is_refused() {
+    fn a_connection_admitted_is_listed_before_its_task_runs() {
+        // The accept loop admits the next connection before the task of the
+        // one just admitted has run: that one must already be displaceable,
+        // or the new client is refused although every connection is idle.
         let cap = ConnectionCap::new(1);
-        let Admission::Admitted(_permit) = cap.admit() else {
+        let first = Activity::new();
+        let Admission::Admitted(_slot) = cap.admit(&first) else {
             panic!("room for the first")
         };
+        assert!(matches!(cap.admit(&Activity::new()), Admission::AfterEviction(_)));
+        assert!(first.idle_since().is_none(), "the first one is on its way out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_displaced_connection_slow_to_end_does_not_cost_the_new_client_its_place() {
+        const WAIT: Duration = Duration::from_secs(1);
+        let cap = ConnectionCap::new(2);
+        let (stuck, ending) = (Activity::new(), Activity::new());
+        let Some(_stuck_slot) = cap.enter(&stuck, WAIT).await else {
+            panic!("room for the first")
+        };
+        let Some(ending_slot) = cap.enter(&ending, WAIT).await else {
+            panic!("room for the second")
+        };
+        // `stuck`, idle the longest, is evicted first but its task never
+        // ends; `ending` ends as soon as it is evicted.
+        let ends_when_evicted = async {
+            while ending.idle_since().is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            drop(ending_slot);
+        };
+        let (start, newcomer) = (tokio::time::Instant::now(), Activity::new());
+        let (entered, ()) = tokio::join!(cap.enter(&newcomer, WAIT), ends_when_evicted);
+        assert!(entered.is_some(), "the new client is served");
+        assert!(stuck.idle_since().is_none() && ending.idle_since().is_none());
+        assert!(
+            start.elapsed() >= WAIT && start.elapsed() < WAIT * 2,
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn over_the_cap_with_every_connection_busy_the_new_one_is_refused() {
+        let cap = ConnectionCap::new(1);
         let busy = Activity::new();
-        let _listed = cap.register(busy.clone());
+        let Admission::Admitted(_slot) = cap.admit(&busy) else {
+            panic!("room for the first")
+        };
         let _request = busy.request_started();
-        assert!(matches!(cap.admit(), Admission::Refused));
+        assert!(matches!(cap.admit(&Activity::new()), Admission::Refused));
     }
 
     #[test]
