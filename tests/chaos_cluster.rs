@@ -21,119 +21,24 @@
 #![allow(clippy::unwrap_used)]
 
 mod chaos_proxy;
+mod cluster_support;
 mod common;
 mod pg_schema;
 mod quickstart_process_harness;
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use channels_binding::jwt::TokenIssuer;
 use chaos_proxy::{ChaosProxy, Fault};
+use cluster_support::{
+    PrivateRedis, addr, redis_addr, redis_url, settings, socket, start, subscribe, try_start, unique,
+};
 use common::{Client, http};
 use quickstart_process_harness::Quickstart;
 use serde_json::{Value, json};
 
-const SECRET: &str = "chaos-test-secret-of-at-least-32-bytes!";
-
-fn token(user: &str) -> String {
-    TokenIssuer::new(SECRET.as_bytes())
-        .unwrap()
-        .issue(user, Duration::from_secs(600))
-        .unwrap()
-}
-
-fn redis_url() -> String {
-    std::env::var("CHANNELS_BINDING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// The shared test Redis's address, or `None` (after SKIPPED) without it.
-async fn redis_addr() -> Option<SocketAddr> {
-    let url = redis_url();
-    let host = url
-        .trim_start_matches("redis://")
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default()
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    match tokio::net::lookup_host(&host)
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-    {
-        Some(addr) if tokio::net::TcpStream::connect(addr).await.is_ok() => Some(addr),
-        _ if std::env::var_os("CI").is_some() => panic!("Redis is required in CI ({host})"),
-        _ => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED: Redis not reachable at {host}");
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-fn settings(database: &str, layer: &str, prefix: &str) -> Vec<(String, String)> {
-    vec![
-        ("CHANNELS_BINDING_DATABASE_URL".into(), database.into()),
-        ("CHANNELS_BINDING_CHANNEL_LAYER".into(), layer.into()),
-        ("CHANNELS_BINDING_CHANNEL_PREFIX".into(), prefix.into()),
-        ("CHANNELS_BINDING_JWT_SECRET".into(), SECRET.into()),
-    ]
-}
-
-/// Starts a quickstart process; `Err` with its complaint when it does not come up.
-async fn try_start(env: Vec<(String, String)>) -> Result<Quickstart, String> {
-    tokio::task::spawn_blocking(move || {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        std::panic::catch_unwind(|| Quickstart::start(&env)).map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default()
-        })
-    })
-    .await
-    .unwrap()
-}
-
-async fn start(database: &str, layer: &str, prefix: &str) -> Quickstart {
-    try_start(settings(database, layer, prefix)).await.unwrap()
-}
-
-fn addr(server: &Quickstart) -> SocketAddr {
-    server.addr.parse().unwrap()
-}
-
-async fn socket(server: &Quickstart, user: Option<&str>) -> Client {
-    let url = match user {
-        Some(user) => format!("ws://{}/?access_token={}", server.addr, token(user)),
-        None => format!("ws://{}/", server.addr),
-    };
-    Client::connect_url(&url).await
-}
-
-async fn subscribe(client: &mut Client, stream: &str) -> Value {
-    let reply = client
-        .call(json!({"event": format!("{stream}.subscribe"), "request_id": "s"}))
-        .await;
-    assert_eq!(reply["data"]["subscribed"], stream, "{reply}");
-    reply
-}
-
-/// Creates a note; every write is answered, and a success means committed.
 async fn write_note(writer: &mut Client, n: usize) -> i64 {
     write_titled(writer, &format!("c{n}")).await
 }
@@ -210,70 +115,6 @@ async fn receive(reader: &mut Client, acknowledged: &[i64], wait: Duration) -> R
 }
 
 /// A private `redis-server` on a free port, to stop and continue.
-struct PrivateRedis {
-    port: u16,
-    child: Child,
-}
-
-impl PrivateRedis {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|addr| addr.port())
-            .unwrap();
-        let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(err) if std::env::var_os("CI").is_some() => panic!("redis-server is required in CI: {err}"),
-            Err(err) => {
-                let _ = writeln!(std::io::stderr(), "SKIPPED: cannot run redis-server ({err})");
-                return None;
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Self { port, child })
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Writes on `a` (whose channel layer goes through `proxy`), loses the reply
 /// of one publish, and checks that `b`'s subscriber gets every write once.
 async fn a_lost_reply_is_published_once(a: &Quickstart, b: &Quickstart, proxy: &ChaosProxy, layer: &str) {

@@ -12,98 +12,17 @@
 //! say SKIPPED loudly otherwise.
 #![allow(clippy::unwrap_used)]
 
+mod cluster_support;
 mod common;
 mod pg_schema;
 mod quickstart_process_harness;
 
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use channels_binding::jwt::TokenIssuer;
+use cluster_support::{PrivateRedis, addr, redis_addr, redis_url, socket, start, subscribe, unique};
 use common::{Client, Sse, http};
 use quickstart_process_harness::Quickstart;
 use serde_json::{Value, json};
-
-const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
-
-fn token(user: &str) -> String {
-    TokenIssuer::new(SECRET.as_bytes())
-        .unwrap()
-        .issue(user, Duration::from_secs(600))
-        .unwrap()
-}
-
-fn redis_url() -> String {
-    std::env::var("CHANNELS_BINDING_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Whether Redis answers; fails under CI, says SKIPPED otherwise.
-async fn redis_available() -> bool {
-    let url = redis_url();
-    let addr = url
-        .trim_start_matches("redis://")
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default()
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    match tokio::net::TcpStream::connect(&addr).await {
-        Ok(_) => true,
-        Err(err) if std::env::var_os("CI").is_some() => panic!("Redis is required in CI ({addr}): {err}"),
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED: Redis not reachable at {addr} ({err})");
-            false
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-/// Starts a quickstart process with the cluster's settings.
-async fn start(database: &str, layer: &str, prefix: &str) -> Quickstart {
-    let env: Vec<(String, String)> = vec![
-        ("CHANNELS_BINDING_DATABASE_URL".into(), database.into()),
-        ("CHANNELS_BINDING_CHANNEL_LAYER".into(), layer.into()),
-        ("CHANNELS_BINDING_CHANNEL_PREFIX".into(), prefix.into()),
-        ("CHANNELS_BINDING_JWT_SECRET".into(), SECRET.into()),
-    ];
-    tokio::task::spawn_blocking(move || {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Quickstart::start(&env)
-    })
-    .await
-    .unwrap()
-}
-
-fn addr(server: &Quickstart) -> SocketAddr {
-    server.addr.parse().unwrap()
-}
-
-async fn socket(server: &Quickstart, user: Option<&str>) -> Client {
-    let url = match user {
-        Some(user) => format!("ws://{}/?access_token={}", server.addr, token(user)),
-        None => format!("ws://{}/", server.addr),
-    };
-    Client::connect_url(&url).await
-}
-
-async fn subscribe(client: &mut Client, stream: &str) -> Value {
-    let reply = client
-        .call(json!({"event": format!("{stream}.subscribe"), "request_id": "s"}))
-        .await;
-    assert_eq!(reply["data"]["subscribed"], stream, "{reply}");
-    reply
-}
 
 /// Creates notes on `writer` and checks that `reader` (same owner, another
 /// process) receives them in order with consecutive `seq`, and that
@@ -151,7 +70,7 @@ async fn notes_cross_processes(writer: &Quickstart, reader: &Quickstart) {
 
 #[tokio::test]
 async fn two_processes_on_redis_share_changes_in_order_and_filtered() {
-    if !redis_available().await {
+    if redis_addr().await.is_none() {
         return;
     }
     let Some((_admin, _schema, database)) = pg_schema::schema().await else {
@@ -243,74 +162,6 @@ async fn two_processes_on_postgres_share_changes_and_see_outside_writes() {
 }
 
 /// A private `redis-server` on a free port, for the restart test.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|addr| addr.port())
-            .unwrap();
-        let mut redis = Self { port, child: None };
-        if !redis.restart() {
-            return None;
-        }
-        Some(redis)
-    }
-
-    fn restart(&mut self) -> bool {
-        let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(err) if std::env::var_os("CI").is_some() => panic!("redis-server is required in CI: {err}"),
-            Err(err) => {
-                let _ = writeln!(std::io::stderr(), "SKIPPED: cannot run redis-server ({err})");
-                return false;
-            }
-        };
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        true
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn a_redis_restart_loses_no_acknowledged_write_and_no_subscriber_is_left_unaware() {
     let Some(mut redis) = PrivateRedis::start() else {
